@@ -1,0 +1,22 @@
+// Error types shared across smlab. Messages are meant for the person at the terminal:
+// they name the file, the key or record, and what would have been accepted.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace smlab {
+
+/// A failure caused by the user's input (config, data, flags). The CLI prints the message
+/// and exits with status 2; nothing is written.
+class UserError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Bad command-line usage: the CLI prints the message followed by the verb's usage, exit 2.
+class UsageError : public UserError {
+ public:
+  using UserError::UserError;
+};
+
+}  // namespace smlab

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# README command 2 (and .ci/run): install what is missing, build, run every test.
+# Extra arguments go to ctest, e.g. `bash scripts/test.sh -L unit`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/install_deps.sh"
+bash "$ROOT/scripts/build.sh"
+export SMLAB_DATA="${SMLAB_DATA:-$(cd "$ROOT/.." && pwd)/shared/datasets}"
+"${SMLAB_VENV:-$ROOT/.venv}/bin/ctest" --test-dir "${SMLAB_BUILD_DIR:-$ROOT/build}" -j "$(nproc)" \
+  --output-on-failure --timeout 900 "$@"

@@ -1,0 +1,68 @@
+// The CLI driven in-process: exit codes, --help for every verb, did-you-mean.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/cli/cli.h"
+
+using smlab::cli::run;
+
+namespace {
+struct Captured {
+  int rc;
+  std::string out, err;
+};
+Captured capture(const std::vector<std::string>& args) {
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const int rc = run(args);
+  return {rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+}
+}  // namespace
+
+TEST(Cli, EveryVerbHasHelpWithUsageAndExample) {
+  for (const auto& v : smlab::cli::verbs()) {
+    const auto c = capture({v.spec.name, "--help"});
+    EXPECT_EQ(c.rc, 0) << v.spec.name;
+    EXPECT_NE(c.out.find("usage: smlab " + v.spec.name), std::string::npos) << v.spec.name;
+    EXPECT_NE(c.out.find("examples:"), std::string::npos) << v.spec.name << " has no example";
+  }
+}
+
+TEST(Cli, RequiredVerbsExist) {
+  std::vector<std::string> names;
+  for (const auto& v : smlab::cli::verbs()) names.push_back(v.spec.name);
+  for (const char* want : {"train", "eval", "sweep", "export", "score", "pack", "bench", "info"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+}
+
+TEST(Cli, UnknownVerbSuggestsAndExits2) {
+  const auto c = capture({"trian"});
+  EXPECT_EQ(c.rc, 2);
+  EXPECT_NE(c.err.find("did you mean 'train'"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("usage: smlab"), std::string::npos);
+}
+
+TEST(Cli, UnknownFlagSuggestsAndExits2) {
+  const auto c = capture({"info", "--jsn"});
+  EXPECT_EQ(c.rc, 2);
+  EXPECT_NE(c.err.find("unknown flag '--jsn'"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("did you mean '--json'"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("usage: smlab info"), std::string::npos) << c.err;
+}
+
+TEST(Cli, NoArgumentsPrintsUsageAndExits2) {
+  const auto c = capture({});
+  EXPECT_EQ(c.rc, 2);
+  EXPECT_NE(c.err.find("verbs:"), std::string::npos);
+}
+
+TEST(Cli, InfoReportsLibTorchAndCuda) {
+  const auto c = capture({"info", "--json"});
+  ASSERT_EQ(c.rc, 0) << c.err;
+  const auto j = nlohmann::json::parse(c.out);
+  EXPECT_EQ(j["libtorch"], "2.11.0");
+  EXPECT_EQ(j["cuda"], "13.0");
+  EXPECT_TRUE(j["registries"].is_object());
+}

