@@ -2,22 +2,35 @@
 
 #include <mutex>
 
+#include "core/components.h"
 #include "cuda/ops.h"
+#include "datasets/augment.h"
+#include "datasets/dataset.h"
+#include "models/model.h"
+#include "trainers/optim.h"
 
 namespace smlab {
+
+std::map<std::string, RegistryView>& registry_views() {
+  static std::map<std::string, RegistryView> views;
+  return views;
+}
 
 void register_all() {
   static std::once_flag once;
-  std::call_once(once, [] { ops::ensure_registered(); });
+  std::call_once(once, [] {
+    ops::ensure_registered();
+    models::register_builtin();
+    datasets::register_builtin();
+    datasets::register_augmentations();
+    trainers::register_builtin();
+  });
 }
-
-}  // namespace smlab
-
-namespace smlab {
 
 std::map<std::string, std::vector<std::string>> registry_catalog() {
   register_all();
   std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [kind, view] : registry_views()) out[kind + (kind.back() == 's' ? "es" : "s")] = view.names();
   out["ops"] = {"smlab::normalize_u8"};
   return out;
 }

@@ -9,10 +9,11 @@ CMAKE="$VENV/bin/cmake"; [ -x "$CMAKE" ] || CMAKE=cmake
 JOBS="${SMLAB_JOBS:-$(nproc)}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
 start=$(date +%s)
+mkdir -p "$BUILD"
 if [ ! -f "$BUILD/build.ninja" ]; then
   "$CMAKE" -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="${SMLAB_BUILD_TYPE:-Release}" \
-    -DSMLAB_PYTHON="$VENV/bin/python" "$@" >"$BUILD.configure.log" 2>&1 \
-    || { cat "$BUILD.configure.log"; exit 1; }
+    -DSMLAB_PYTHON="$VENV/bin/python" "$@" >"$BUILD/configure.log" 2>&1 \
+    || { cat "$BUILD/configure.log"; exit 1; }
 fi
 "$CMAKE" --build "$BUILD" -j "$JOBS"
 echo "[build] done in $(( $(date +%s) - start ))s: $BUILD/smlab"

@@ -83,5 +83,6 @@ Verb export_verb();
 Verb score_verb();
 Verb pack_verb();
 Verb bench_verb();
+Verb config_verb();
 
 }  // namespace smlab::cli

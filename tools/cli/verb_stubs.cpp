@@ -4,17 +4,6 @@
 
 namespace smlab::cli {
 
-Verb eval_verb() {
-  VerbSpec s;
-  s.name = "eval";
-  s.summary = "evaluate a run's checkpoint on its test split";
-  s.positionals = {{"run", "run folder (runs/<experiment>/<stamp>) or a checkpoint file"}};
-  s.flags = {{"split", "NAME", "which split to evaluate", "test"}, {"device", "DEV", "cpu, cuda or cuda:N", "auto"}};
-  s.examples = {"smlab eval runs/quickstart/latest"};
-  s.owner_issue = "issue 4, trainer";
-  return {s, [](const Args&) { return 2; }};
-}
-
 Verb export_verb() {
   VerbSpec s;
   s.name = "export";

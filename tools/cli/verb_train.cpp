@@ -1,27 +1,163 @@
-// `smlab train` and `smlab sweep`.
+// `smlab train`, `smlab eval` and `smlab config`.
+#include <iostream>
+
+#include "core/atomic_file.h"
+#include "core/device.h"
+#include "core/run_dir.h"
+#include "datasets/loader.h"
+#include "core/error.h"
 #include "tools/cli/cli.h"
+#include "trainers/checkpoint.h"
+#include "trainers/trainer.h"
+
+namespace fs = std::filesystem;
 
 namespace smlab::cli {
+namespace {
+
+std::vector<std::string> overrides_from(const Args& args, size_t first) {
+  std::vector<std::string> out;
+  for (size_t i = first; i < args.positionals().size(); ++i) {
+    const auto& p = args.positionals()[i];
+    if (p.find('=') == std::string::npos) {
+      throw UsageError("'" + p + "' is not a key=value override (e.g. train.epochs=3)");
+    }
+    out.push_back(p);
+  }
+  if (args.has("device")) out.push_back("experiment.device=" + args.get("device"));
+  return out;
+}
+
+void print_metrics_line(const std::string& label, const nlohmann::json& m) {
+  std::cout << "  " << label;
+  for (const char* k : {"top1", "macro_f1", "macro_recall", "ece", "mae", "rmse", "r2", "loss"}) {
+    if (m.contains(k) && m[k].is_number()) std::printf(" %s=%.4f", k, m[k].get<double>()), std::fflush(stdout);
+  }
+  std::cout << "\n";
+}
+
+}  // namespace
 
 Verb train_verb() {
   VerbSpec s;
   s.name = "train";
   s.summary = "train a model from a YAML experiment config";
-  s.positionals = {{"config", "experiment YAML (see docs/configs.md)"},
-                   {"key=value", "config overrides, e.g. train.epochs=3", false, true}};
-  s.examples = {"smlab train experiments/quickstart.yaml"};
-  s.owner_issue = "issue 4, trainer";
-  return {s, [](const Args&) { return 2; }};
+  s.description =
+      "Trains, evaluates on the validation split every train.eval_every epochs, keeps the best\n"
+      "checkpoint by train.best_metric, and reports test metrics of the best weights. Everything goes\n"
+      "into a run folder runs/<experiment>/<stamp>-<hash>/ (config.yaml, meta.json, metrics.jsonl,\n"
+      "tb/, checkpoints/last.pt and best.pt, summary.json). Ctrl-C or SIGTERM checkpoints and stops;\n"
+      "--resume continues exactly where the last checkpoint stopped. Exit status 3 means the loss\n"
+      "became NaN/Inf (the last good checkpoint is kept).";
+  s.positionals = {{"config", "experiment YAML (see docs/configs.md); omit with --resume", false},
+                   {"key=value", "config overrides, e.g. train.epochs=3 optim.lr=0.05", false, true}};
+  s.flags = {{"resume", "RUN", "continue the run in folder RUN from its last checkpoint", ""},
+             {"run-dir", "DIR", "write the new run into DIR instead of runs/<experiment>/<stamp>", ""},
+             {"device", "DEV", "shortcut for experiment.device=DEV (auto, cpu, cuda, cuda:N)", ""},
+             {"print-config", "", "print the resolved config and exit without training", ""}};
+  s.examples = {"smlab train experiments/quickstart.yaml",
+                "smlab train experiments/quickstart.yaml train.epochs=3 optim.lr=0.05 --device cpu",
+                "smlab train --resume runs/quickstart/latest"};
+  return {s, [](const Args& args) {
+            config::Config cfg;
+            trainers::TrainOptions opt;
+            if (args.has("resume")) {
+              const RunDir run = RunDir::open(args.get("resume"));
+              const size_t first = args.positionals().empty() || args.positional(0).find('=') != std::string::npos ? 0 : 1;
+              if (first == 1) throw UsageError("give either a config or --resume RUN, not both");
+              cfg = config::load(run.config_file(), overrides_from(args, 0));
+              opt.run_dir = run.path();
+              opt.resume = true;
+            } else {
+              if (args.positionals().empty()) throw UsageError("'smlab train' needs a config file (or --resume RUN)");
+              cfg = config::load(args.positional(0), overrides_from(args, 1));
+              if (args.has("run-dir")) opt.run_dir = args.get("run-dir");
+            }
+            if (args.has("print-config")) {
+              std::cout << cfg.dump();
+              return 0;
+            }
+            const auto result = trainers::train(cfg, opt);
+            const auto& sm = result.summary;
+            std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
+                      << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
+            if (sm.contains("val")) print_metrics_line("val  (last):", sm["val"]);
+            if (sm.contains("test")) print_metrics_line("test (best):", sm["test"]);
+            std::cout << "  run folder: " << result.run_dir.string() << "\n"
+                      << "  summary:    " << (result.run_dir / "summary.json").string() << "\n"
+                      << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
+            if (result.outcome == trainers::Outcome::NonFinite) return 3;
+            if (sm["status"] == "interrupted") {
+              std::cout << "  resume with: smlab train --resume " << result.run_dir.string() << "\n";
+            }
+            return 0;
+          }};
 }
 
-Verb sweep_verb() {
+Verb eval_verb() {
   VerbSpec s;
-  s.name = "sweep";
-  s.summary = "run an ablation grid and write results.csv / results.md";
-  s.positionals = {{"sweep", "sweep YAML (experiments/sweeps/<name>.yaml)"}};
-  s.examples = {"smlab sweep experiments/sweeps/quickstart_grid.yaml"};
-  s.owner_issue = "issue 3, experiment system";
-  return {s, [](const Args&) { return 2; }};
+  s.name = "eval";
+  s.summary = "evaluate a run's checkpoint on one of its splits";
+  s.description = "Loads the run's resolved config and checkpoint, evaluates, prints the metrics as JSON and\n"
+                  "writes them to <run>/eval_<split>_<checkpoint>.json.";
+  s.positionals = {{"run", "run folder (e.g. runs/quickstart/latest)"},
+                   {"key=value", "config overrides, e.g. data.eval_batch_size=512", false, true}};
+  s.flags = {{"split", "NAME", "train, val or test", "test"},
+             {"checkpoint", "WHICH", "best or last", "best"},
+             {"device", "DEV", "auto, cpu, cuda or cuda:N", ""}};
+  s.examples = {"smlab eval runs/quickstart/latest", "smlab eval runs/quickstart/latest --split val --checkpoint last"};
+  return {s, [](const Args& args) {
+            const RunDir run = RunDir::open(args.positional(0));
+            const auto cfg = config::load(run.config_file(), overrides_from(args, 1));
+            const std::string split_name = args.get("split"), which = args.get("checkpoint");
+            datasets::Split split;
+            if (split_name == "train") split = datasets::Split::Train;
+            else if (split_name == "val") split = datasets::Split::Val;
+            else if (split_name == "test") split = datasets::Split::Test;
+            else throw UsageError("--split must be train, val or test, got '" + split_name + "'");
+            if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
+            const auto device = resolve_device(cfg.get<std::string>("experiment.device"));
+            auto ds = datasets::build(cfg, split);
+            auto model = models::build(cfg, ds->info());
+            trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
+            model->to(device);
+            datasets::LoaderOptions lo;
+            lo.batch_size = cfg.get<int64_t>("data.eval_batch_size") > 0 ? cfg.get<int64_t>("data.eval_batch_size")
+                                                                          : cfg.get<int64_t>("data.batch_size");
+            lo.shuffle = false;
+            lo.workers = cfg.get<int>("data.workers");
+            datasets::Loader loader(ds, lo);
+            auto loss = trainers::loss_registry().get(cfg.name_of("loss")).make(cfg);
+            auto m = trainers::evaluate(*model, loader, loss, device, cfg);
+            m["split"] = split_name;
+            m["checkpoint"] = which;
+            write_file_atomic(run.path() / ("eval_" + split_name + "_" + which + ".json"), m.dump(2) + "\n");
+            std::cout << m.dump(2) << "\n";
+            return 0;
+          }};
+}
+
+Verb config_verb() {
+  VerbSpec s;
+  s.name = "config";
+  s.summary = "show a resolved config, or print the config reference (docs/configs.md)";
+  s.description = "'smlab config show FILE [key=value...]' prints the config after _base_, overrides, ${ENV}\n"
+                  "interpolation and defaults, or the first error. 'smlab config docs' prints the reference of\n"
+                  "every key, generated from the schema and the registries.";
+  s.positionals = {{"action", "show or docs"}, {"args", "for show: the config file and overrides", false, true}};
+  s.examples = {"smlab config show experiments/quickstart.yaml train.epochs=1", "smlab config docs > docs/configs.md"};
+  return {s, [](const Args& args) {
+            const std::string action = args.positional(0);
+            if (action == "docs") {
+              std::cout << config::render_docs();
+              return 0;
+            }
+            if (action != "show") throw UsageError("unknown action '" + action + "' (show or docs)");
+            if (args.positionals().size() < 2) throw UsageError("'smlab config show' needs a config file");
+            std::vector<std::string> ov(args.positionals().begin() + 2, args.positionals().end());
+            std::cout << config::load(args.positional(1), ov).dump();
+            return 0;
+          }};
 }
 
 }  // namespace smlab::cli

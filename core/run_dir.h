@@ -1,0 +1,45 @@
+// Run folders: runs/<experiment>/<YYYYmmdd-HHMMSS>-<confighash>/ holding
+//   config.yaml (fully resolved), meta.json (git commit + dirty flag, versions, device, seed),
+//   metrics.jsonl, tb/ (TensorBoard), checkpoints/, summary.json.
+// runs/<experiment>/latest points at the newest run.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "core/config.h"
+
+namespace smlab {
+
+class RunDir {
+ public:
+  /// Creates a new run folder for `cfg` under experiment.output_dir (or uses `explicit_dir`).
+  static RunDir create(const config::Config& cfg, const std::string& device,
+                       const std::filesystem::path& explicit_dir = {});
+  /// Opens an existing run folder (for --resume, eval, export). Accepts the `latest` link.
+  static RunDir open(const std::filesystem::path& dir);
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path config_file() const { return path_ / "config.yaml"; }
+  std::filesystem::path metrics_file() const { return path_ / "metrics.jsonl"; }
+  std::filesystem::path summary_file() const { return path_ / "summary.json"; }
+  std::filesystem::path checkpoints() const { return path_ / "checkpoints"; }
+  std::filesystem::path tensorboard() const { return path_ / "tb"; }
+
+  /// Appends one JSON object to metrics.jsonl (fsynced).
+  void log_metrics(const nlohmann::json& record) const;
+  void write_summary(const nlohmann::json& summary) const;
+
+ private:
+  explicit RunDir(std::filesystem::path p) : path_(std::move(p)) {}
+  std::filesystem::path path_;
+};
+
+/// Facts about the source tree at run time: {"commit", "dirty"}; commit "unknown" outside git.
+nlohmann::json git_state(const std::filesystem::path& where = ".");
+
+/// The experiment name: experiment.name, else the config file's stem.
+std::string experiment_name(const config::Config& cfg);
+
+}  // namespace smlab

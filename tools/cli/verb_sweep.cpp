@@ -1,0 +1,46 @@
+// `smlab sweep`: ablation grids with results tables.
+#include <iostream>
+
+#include "core/error.h"
+#include "tools/cli/cli.h"
+#include "trainers/sweep.h"
+
+namespace smlab::cli {
+
+Verb sweep_verb() {
+  VerbSpec s;
+  s.name = "sweep";
+  s.summary = "run an ablation grid and write results.csv / results.md";
+  s.description =
+      "Runs every point of the sweep file's grid (or list) for every seed, one line per point on the\n"
+      "console. Rerunning the same command skips finished runs and resumes interrupted ones from their\n"
+      "checkpoints. Tables: <output_dir>/<name>/results.csv (one row per run) and results.md (mean ± std\n"
+      "over seeds, best point in bold). With --jobs N > 1, N runs go at a time as separate processes,\n"
+      "spread over the GPUs when there are several.";
+  s.positionals = {{"sweep", "sweep YAML (experiments/sweeps/<name>.yaml)"},
+                   {"key=value", "overrides applied to every run, after the sweep's own", false, true}};
+  s.flags = {{"jobs", "N", "runs at a time (separate processes when > 1)", "1"},
+             {"device", "DEV", "experiment.device for every run", ""},
+             {"dry-run", "", "list the points and exit", ""}};
+  s.examples = {"smlab sweep experiments/sweeps/quickstart_grid.yaml",
+                "smlab sweep experiments/sweeps/quickstart_grid.yaml train.epochs=1 --jobs 2"};
+  return {s, [](const Args& args) {
+            const auto spec = trainers::load_sweep(args.positional(0));
+            trainers::SweepOptions o;
+            o.jobs = args.get_int("jobs");
+            if (o.jobs < 1) throw UsageError("--jobs must be >= 1");
+            o.device = args.get("device");
+            o.extra_overrides.assign(args.positionals().begin() + 1, args.positionals().end());
+            o.smlab_binary = std::filesystem::read_symlink("/proc/self/exe").string();
+            if (args.has("dry-run")) {
+              for (size_t i = 0; i < spec.points.size(); ++i)
+                std::cout << "point " << i << ": " << spec.points[i].label() << "\n";
+              std::cout << spec.points.size() << " points x " << spec.seeds.size() << " seeds\n";
+              return 0;
+            }
+            trainers::run_sweep(spec, o);
+            return 0;
+          }};
+}
+
+}  // namespace smlab::cli
