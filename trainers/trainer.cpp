@@ -17,6 +17,7 @@
 #include "core/text.h"
 #include "datasets/augment.h"
 #include "trainers/checkpoint.h"
+#include "trainers/distributed.h"
 #include "trainers/metrics.h"
 
 namespace fs = std::filesystem;
@@ -107,7 +108,7 @@ class TrainerImpl : public Trainer {
   int64_t epoch() const override { return st_.epoch; }
   double last_loss() const override { return last_loss_; }
   models::Model& model() override { return *model_; }
-  const fs::path& run_dir() const override { return run_->path(); }
+  const fs::path& run_dir() const override { return run_ ? run_->path() : opt_.run_dir; }
   void request_stop() override { stop_requested_ = true; }
 
  private:
@@ -125,7 +126,11 @@ class TrainerImpl : public Trainer {
   config::Config cfg_;
   TrainOptions opt_;
   c10::Device device_;
-  std::optional<RunDir> run_;
+  std::optional<RunDir> run_;  // written by rank 0 only; other ranks hold it only to resume
+  DistEnv dist_env_;
+  std::unique_ptr<Distributed> dist_;
+  std::unique_ptr<DataParallel> ddp_;
+  bool main_ = true;
   std::unique_ptr<TensorBoardWriter> tb_;
   std::shared_ptr<datasets::Dataset> train_ds_, val_ds_, test_ds_;
   std::unique_ptr<datasets::Loader> train_loader_, val_loader_, test_loader_;
@@ -156,6 +161,12 @@ void TrainerImpl::setup() {
   if (const int threads = cfg_.get<int>("experiment.threads"); threads > 0) torch::set_num_threads(threads);
   at::globalContext().setDeterministicAlgorithms(cfg_.get<bool>("experiment.deterministic"), /*warn_only=*/true);
   device_ = resolve_device(cfg_.get<std::string>("experiment.device"));
+  dist_env_ = dist_env_from_environment();
+  main_ = dist_env_.is_main();
+  if (dist_env_.active()) {
+    if (device_.is_cuda()) device_ = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(dist_env_.local_rank));
+    dist_ = std::make_unique<Distributed>(dist_env_, device_);
+  }
   amp_ = cfg_.get<std::string>("train.amp");
   if (amp_ == "fp16" && !device_.is_cuda()) {
     throw UserError("train.amp=fp16 needs a CUDA device (the loss scaler is CUDA-only); on CPU use train.amp=bf16");
@@ -171,8 +182,10 @@ void TrainerImpl::setup() {
   lo.seed = seed;
   lo.workers = cfg_.get<int>("data.workers");
   lo.prefetch = cfg_.get<int>("data.prefetch");
+  datasets::LoaderOptions eo = lo;  // every rank evaluates the whole split (identical decisions)
+  lo.rank = dist_env_.rank;
+  lo.world = dist_env_.world;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
-  datasets::LoaderOptions eo = lo;
   eo.shuffle = false;
   eo.drop_last = false;
   if (const auto eb = cfg_.get<int64_t>("data.eval_batch_size"); eb > 0) eo.batch_size = eb;
@@ -221,15 +234,16 @@ void TrainerImpl::setup() {
     run_ = RunDir::open(opt_.run_dir);
     if (fs::exists(run_->checkpoints() / "last.pt")) {
       st_ = load_checkpoint(run_->checkpoints() / "last.pt", *model_, optimizer_.get(), &extras_);
-      std::cerr << "[smlab] resuming " << run_->path().string() << " at epoch " << st_.epoch + 1 << ", batch "
+      if (main_) std::cerr << "[smlab] resuming " << run_->path().string() << " at epoch " << st_.epoch + 1 << ", batch "
                 << st_.batch << ", step " << st_.step << "\n";
-    } else {
+    } else if (main_) {
       std::cerr << "[smlab] " << run_->path().string() << " has no checkpoint yet: starting it from the beginning\n";
     }
-  } else {
+  } else if (main_) {
     run_ = RunDir::create(cfg_, device_.str(), opt_.run_dir);
   }
-  if (cfg_.get<bool>("train.tensorboard")) tb_ = std::make_unique<TensorBoardWriter>(run_->tensorboard());
+  if (main_ && cfg_.get<bool>("train.tensorboard")) tb_ = std::make_unique<TensorBoardWriter>(run_->tensorboard());
+  if (dist_) ddp_ = std::make_unique<DataParallel>(*model_, *dist_);  // after resume: rank 0's weights win
   window_loss_ = torch::zeros({}, torch::TensorOptions().device(device_).dtype(torch::kDouble));
 }
 
@@ -277,13 +291,21 @@ void TrainerImpl::save_last() {
   }
   st_.elapsed += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   t0_ = std::chrono::steady_clock::now();
-  save_checkpoint(run_->checkpoints() / "last.pt", *model_, optimizer_.get(), st_, extras_);
+  if (main_) save_checkpoint(run_->checkpoints() / "last.pt", *model_, optimizer_.get(), st_, extras_);
 }
 
 /// Reads the device-side loss window once (one sync per log interval) and logs it.
 json TrainerImpl::log_train_window() {
-  const double sum = window_loss_.item<double>();
-  const double mean = window_count_ > 0 ? sum / window_count_ : 0;
+  double sum = 0, count = static_cast<double>(window_count_);
+  if (dist_) {  // global mean over ranks: every rank sees the same value and makes the same NaN decision
+    auto t = torch::stack({window_loss_, torch::full({}, count, window_loss_.options())});
+    dist_->allreduce_sum(t);
+    sum = t[0].item<double>();
+    count = t[1].item<double>();
+  } else {
+    sum = window_loss_.item<double>();
+  }
+  const double mean = count > 0 ? sum / count : 0;
   window_loss_.zero_();
   window_count_ = 0;
   last_loss_ = mean;
@@ -331,12 +353,16 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
       x = datasets::apply_augmentations(aug_train_, x.cpu(), gen).to(device_);
     }
     if (channels_last_ && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    // All-reduce only on the micro-batch that completes an optimizer step (DDP's no_sync otherwise).
+    const bool sync = (micro + 1) % grad_accum_ == 0 || train_loader_->position() == bpe;
+    if (ddp_) ddp_->before_forward(sync);
     torch::Tensor loss;
     {
       AutocastScope autocast(device_, amp_);
       auto out = model_->forward(x);
       loss = loss_fn_(out, y);
     }
+    if (ddp_) ddp_->after_forward(sync);
     auto scaled = loss / static_cast<double>(grad_accum_);
     if (amp_ == "fp16") scaled = scaled * extras_.scaler_scale;
     scaled.backward();
@@ -351,7 +377,13 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     ++st_.step;
     st_.batch = train_loader_->position();
     set_lr(*optimizer_, schedule_->lr_at(st_.step));
-    const bool stop_now = stop_requested_ || g_signal != 0 || (max_steps_ > 0 && st_.step >= max_steps_);
+    bool stop_now = stop_requested_ || g_signal != 0 || (max_steps_ > 0 && st_.step >= max_steps_);
+    if (dist_) {  // one rank's signal stops all ranks at the same step
+      auto flag = torch::full({1}, stop_now ? 1.0f : 0.0f, torch::TensorOptions().device(device_));
+      dist_->allreduce_sum(flag);
+      stop_now = flag.item<float>() > 0;
+      if (stop_now && !(max_steps_ > 0 && st_.step >= max_steps_)) stop_requested_ = true;
+    }
     const bool log_now = st_.step % log_every_ == 0 || epoch_end || stop_now ||
                          (ckpt_every_ > 0 && st_.step % ckpt_every_ == 0);
     if (log_now) {
@@ -360,7 +392,7 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
         outcome_ = Outcome::NonFinite;
         return;
       }
-      run_->log_metrics(rec);
+      if (main_) run_->log_metrics(rec);
       if (tb_) {
         tb_->add_scalar("train/loss", rec["loss"], st_.step);
         tb_->add_scalar("train/lr", rec["lr"], st_.step);
@@ -394,14 +426,15 @@ TrainResult TrainerImpl::run() {
   for (auto& h : opt_.hooks) h->before_train(*this);
   const int64_t eval_every = cfg_.get<int64_t>("train.eval_every");
   const int64_t patience = cfg_.get<int64_t>("train.early_stop_patience");
-  const fs::path best_path = run_->checkpoints() / "best.pt";
+  const fs::path best_path = run_ ? run_->checkpoints() / "best.pt" : fs::path();
   json last_val;
-  const auto mode = Progress::parse_mode(cfg_.get<std::string>("train.progress"));
+  const auto mode = main_ ? Progress::parse_mode(cfg_.get<std::string>("train.progress")) : Progress::Mode::None;
   const std::string exp = experiment_name(cfg_);
-  std::cerr << "[smlab] " << exp << ": " << cfg_.name_of("model") << " (" << models::parameter_count(*model_)
+  if (main_)
+    std::cerr << "[smlab] " << exp << ": " << cfg_.name_of("model") << " (" << models::parameter_count(*model_)
             << " parameters) on " << cfg_.name_of("data") << " (" << train_ds_->size() << " train / " << val_ds_->size()
             << " val / " << test_ds_->size() << " test), device " << device_.str() << ", run folder "
-            << run_->path().string() << "\n";
+            << run_->path().string() << (dist_ ? " (" + std::to_string(dist_env_.world) + " ranks, " + dist_->backend() + ")" : std::string()) << "\n";
   bool stopped = false;
   while (st_.epoch < epochs_ && !stopped) {
     const int64_t epoch = st_.epoch;
@@ -432,7 +465,7 @@ TrainResult TrainerImpl::run() {
       }
       json rec = {{"split", "val"}, {"epoch", st_.epoch}, {"step", st_.step}};
       for (auto& [k, v] : val.items()) rec[k] = v;
-      run_->log_metrics(rec);
+      if (main_) run_->log_metrics(rec);
       if (tb_) {
         for (auto& [k, v] : val.items())
           if (v.is_number()) tb_->add_scalar("val/" + k, v.get<double>(), st_.step);
@@ -446,7 +479,7 @@ TrainResult TrainerImpl::run() {
         st_.best_epoch = st_.epoch;
         st_.bad_evals = 0;
         swap_ema();
-        save_checkpoint(best_path, *model_, nullptr, st_);
+        if (main_) save_checkpoint(best_path, *model_, nullptr, st_);
         swap_ema();
       } else {
         ++st_.bad_evals;
@@ -469,6 +502,10 @@ TrainResult TrainerImpl::run() {
     save_last();
     if (outcome_ == Outcome::MaxSteps || outcome_ == Outcome::NonFinite) break;
   }
+  if (!main_) {  // other ranks wrote nothing; rank 0 evaluates the test split and writes the summary
+    for (auto& h : opt_.hooks) h->after_train(*this);
+    return {opt_.run_dir, json{{"status", "worker"}, {"rank", dist_env_.rank}}, outcome_};
+  }
   json summary;
   summary["experiment"] = exp;
   summary["run_dir"] = run_->path().string();
@@ -476,6 +513,7 @@ TrainResult TrainerImpl::run() {
   summary["dataset"] = cfg_.name_of("data");
   summary["parameters"] = models::parameter_count(*model_);
   summary["device"] = device_.str();
+  summary["world_size"] = dist_env_.world;
   summary["seed"] = cfg_.get<int64_t>("experiment.seed");
   summary["config_hash"] = cfg_.hash();
   summary["epochs"] = st_.epoch;

@@ -156,7 +156,14 @@ std::string top_usage() {
 
 }  // namespace
 
+namespace {
+std::vector<std::string> g_invocation;
+}
+
+const std::vector<std::string>& invocation() { return g_invocation; }
+
 int run(const std::vector<std::string>& args) {
+  g_invocation = args;
   if (args.empty()) {
     std::cerr << top_usage();
     return 2;

@@ -70,6 +70,9 @@ struct Verb {
 /// Every verb of the CLI, in the order shown by --help.
 const std::vector<Verb>& verbs();
 
+/// The arguments of the current invocation (verb first), for verbs that re-launch themselves.
+const std::vector<std::string>& invocation();
+
 /// Entry point used by tools/smlab_main.cpp and by in-process CLI tests.
 int main(int argc, char** argv);
 int run(const std::vector<std::string>& args);

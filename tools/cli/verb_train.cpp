@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
+#include "trainers/distributed.h"
 #include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -54,11 +55,27 @@ Verb train_verb() {
   s.flags = {{"resume", "RUN", "continue the run in folder RUN from its last checkpoint", ""},
              {"run-dir", "DIR", "write the new run into DIR instead of runs/<experiment>/<stamp>", ""},
              {"device", "DEV", "shortcut for experiment.device=DEV (auto, cpu, cuda, cuda:N)", ""},
+             {"nproc", "N", "spawn N local ranks (data parallel over c10d: NCCL on GPUs, Gloo on CPU)", "1"},
              {"print-config", "", "print the resolved config and exit without training", ""}};
   s.examples = {"smlab train experiments/quickstart.yaml",
                 "smlab train experiments/quickstart.yaml train.epochs=3 optim.lr=0.05 --device cpu",
-                "smlab train --resume runs/quickstart/latest"};
+                "smlab train --resume runs/quickstart/latest",
+                "smlab train experiments/quickstart.yaml --nproc 2 --device cpu     # 2 Gloo ranks",
+                "torchrun --nproc-per-node 8 --no-python build/smlab train cfg.yaml  # 8 GPUs, NCCL"};
   return {s, [](const Args& args) {
+            const int nproc = args.get_int("nproc");
+            if (nproc < 1) throw UsageError("--nproc must be >= 1");
+            if (nproc > 1 && !std::getenv("WORLD_SIZE")) {
+              // Re-launch this command N times as ranks 0..N-1, without --nproc.
+              std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string()};
+              const auto& inv = invocation();
+              for (size_t i = 0; i < inv.size(); ++i) {
+                if (inv[i] == "--nproc") { ++i; continue; }
+                if (inv[i].rfind("--nproc=", 0) == 0) continue;
+                argv.push_back(inv[i]);
+              }
+              return trainers::spawn_local_workers(nproc, argv);
+            }
             config::Config cfg;
             trainers::TrainOptions opt;
             if (args.has("resume")) {
@@ -79,6 +96,7 @@ Verb train_verb() {
             }
             const auto result = trainers::train(cfg, opt);
             const auto& sm = result.summary;
+            if (sm["status"] == "worker") return result.outcome == trainers::Outcome::NonFinite ? 3 : 0;
             std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
                       << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
             if (sm.contains("val")) print_metrics_line("val  (last):", sm["val"]);
