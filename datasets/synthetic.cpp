@@ -91,9 +91,38 @@ std::shared_ptr<Dataset> make_regression(const config::Config& cfg, Split split)
   return std::make_shared<TensorDataset>(x, y, info);
 }
 
+// Token sequences of length L over a vocabulary of V ids (0 = padding). Every sequence is random
+// background tokens plus `signal` planted tokens from its class's own band of ids, at random places.
+std::shared_ptr<Dataset> make_tokens(const config::Config& cfg, Split split) {
+  const int64_t n = split_count(cfg, split), len = cfg.get<int64_t>("data.length"),
+                vocab = cfg.get<int64_t>("data.vocab_size"), k = cfg.get<int64_t>("data.classes"),
+                signal = cfg.get<int64_t>("data.signal");
+  TORCH_CHECK(vocab > 2 * k, "synthetic_tokens: vocab_size ", vocab, " must exceed 2 x classes (", 2 * k, ")");
+  auto gen = split_generator(cfg, split);
+  const auto y = torch::randint(0, k, {n}, gen, torch::kInt64);
+  auto x = torch::randint(1 + k, vocab, {n, len}, gen, torch::kInt64);
+  const auto pos = torch::randint(0, len, {n, signal}, gen, torch::kInt64);
+  x.scatter_(1, pos, (y + 1).view({n, 1}).expand({n, signal}));  // class k plants token id k + 1
+  DatasetInfo info;
+  info.task = Task::Classification;
+  info.num_classes = k;
+  info.input_shape = {len};
+  info.vocab_size = vocab;
+  for (int64_t i = 0; i < k; ++i) info.class_names.push_back("class_" + std::to_string(i));
+  return std::make_shared<TensorDataset>(x, y, info);
+}
+
 }  // namespace
 
 void register_synthetic() {
+  registry().add("synthetic_tokens",
+                 {"token sequences with class-specific planted tokens (generated; text classification)",
+                  sizes_schema(2000, 500, 500)
+                      .integer("length", 64, "tokens per sequence", 1)
+                      .integer("vocab_size", 8000, "vocabulary size including padding id 0", 4)
+                      .integer("classes", 3, "number of classes", 2)
+                      .integer("signal", 3, "planted class tokens per sequence", 1),
+                  make_tokens});
   registry().add("synthetic_blobs",
                  {"Gaussian clusters in D dimensions (generated; tabular classification)",
                   sizes_schema(2000, 500, 500)

@@ -23,10 +23,12 @@ int64_t output_width(const datasets::DatasetInfo& info) {
 
 void register_mlp();
 void register_small_cnn();
+void register_text_cnn();
 
 void register_builtin() {
   register_mlp();
   register_small_cnn();
+  register_text_cnn();
   expose(registry());
 }
 

@@ -149,8 +149,8 @@ TEST(Config, DocsAreCurrent) {
 TEST(Registries, EveryExpectedNameIsRegistered) {
   const auto catalog = smlab::registry_catalog();
   const std::map<std::string, std::vector<std::string>> expected = {
-      {"models", {"mlp", "small_cnn"}},
-      {"datasets", {"synthetic_blobs", "synthetic_images", "synthetic_regression"}},
+      {"models", {"mlp", "small_cnn", "text_cnn"}},
+      {"datasets", {"synthetic_blobs", "synthetic_images", "synthetic_regression", "synthetic_tokens"}},
       {"optimizers", {"sgd", "adamw"}},
       {"schedulers", {"constant", "cosine", "step", "multistep", "onecycle"}},
       {"losses", {"cross_entropy", "mse", "l1", "huber"}},

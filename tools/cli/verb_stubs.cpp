@@ -38,14 +38,4 @@ Verb pack_verb() {
   return {s, [](const Args&) { return 2; }};
 }
 
-Verb bench_verb() {
-  VerbSpec s;
-  s.name = "bench";
-  s.summary = "run a built-in benchmark and print samples per second";
-  s.positionals = {{"name", "benchmark name"}};
-  s.examples = {"smlab bench train-step --model resnet20 --batch 128"};
-  s.owner_issue = "issue 4 and bench/";
-  return {s, [](const Args&) { return 2; }};
-}
-
 }  // namespace smlab::cli

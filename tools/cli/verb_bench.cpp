@@ -1,0 +1,94 @@
+// `smlab bench`: built-in micro-benchmarks that the scripts in bench/ compare against their peers.
+#include <chrono>
+#include <iostream>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "datasets/dataset.h"
+#include "models/model.h"
+#include "tools/cli/cli.h"
+#include "trainers/optim.h"
+
+namespace smlab::cli {
+
+Verb bench_verb() {
+  VerbSpec s;
+  s.name = "bench";
+  s.summary = "run a built-in benchmark and print its result as one JSON line";
+  s.description =
+      "train-step: times forward + backward + SGD(momentum 0.9) steps of a registered model on one\n"
+      "generated batch held in memory (the loop a Python peer runs in bench/train_step.py), after warmup.\n"
+      "The data is chosen by the model (synthetic_tokens for text models, synthetic_blobs for mlp,\n"
+      "synthetic_images 3x32x32 otherwise); any config key can be overridden as key=value.";
+  s.positionals = {{"name", "benchmark: train-step"}, {"key=value", "config overrides", false, true}};
+  s.flags = {{"model", "NAME", "registered model", "small_cnn"},
+             {"batch", "N", "batch size", "128"},
+             {"steps", "N", "timed steps", "20"},
+             {"warmup", "N", "untimed steps first", "5"},
+             {"threads", "N", "intra-op threads (0 = default)", "0"},
+             {"device", "DEV", "cpu, cuda, cuda:N", "cpu"},
+             {"channels-last", "", "channels_last for 4-D inputs", ""}};
+  s.examples = {"smlab bench train-step --model resnet20 --batch 128 --threads 2",
+                "smlab bench train-step --model text_cnn --batch 64 data.length=64 data.vocab_size=20000"};
+  return {s, [](const Args& args) {
+            if (args.positional(0) != "train-step") throw UsageError("unknown benchmark '" + args.positional(0) + "' (train-step)");
+            const std::string model = args.get("model");
+            const int64_t batch = args.get_int("batch");
+            if (const int t = args.get_int("threads"); t > 0) torch::set_num_threads(t);
+            std::string data = "synthetic_images";
+            if (model == "mlp") data = "synthetic_blobs";
+            if (model.find("text") != std::string::npos || model.find("lstm") != std::string::npos) data = "synthetic_tokens";
+            std::vector<std::string> ov = {"model.name=" + model, "data.name=" + data,
+                                           "data.train_size=" + std::to_string(batch)};
+            if (data == "synthetic_images") {
+              ov.push_back("data.size=32");
+              ov.push_back("data.classes=10");
+            }
+            ov.insert(ov.end(), args.positionals().begin() + 1, args.positionals().end());
+            const auto cfg = config::load_string("version: 1\n", "bench.yaml", ov);
+            const auto device = resolve_device(args.get("device"));
+            torch::manual_seed(0);
+            auto ds = datasets::build(cfg, datasets::Split::Train);
+            auto net = models::build(cfg, ds->info());
+            net->to(device);
+            std::vector<int64_t> idx(batch);
+            for (int64_t i = 0; i < batch; ++i) idx[i] = i;
+            auto b = ds->get(idx);
+            auto x = b.input.to(device), y = b.target.to(device);
+            const bool cl = args.has("channels-last") && x.dim() == 4;
+            if (cl) {
+              x = x.contiguous(at::MemoryFormat::ChannelsLast);
+              for (auto& p : net->parameters())
+                if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+            }
+            torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+            net->train();
+            auto step = [&] {
+              opt.zero_grad(true);
+              auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+              loss.backward();
+              opt.step();
+              return loss;
+            };
+            auto sync = [&] {
+              if (device.is_cuda()) torch::cuda::synchronize();
+            };
+            for (int i = 0; i < args.get_int("warmup"); ++i) step();
+            sync();
+            const int steps = args.get_int("steps");
+            const auto t0 = std::chrono::steady_clock::now();
+            torch::Tensor last;
+            for (int i = 0; i < steps; ++i) last = step();
+            sync();
+            const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            nlohmann::json j = {{"benchmark", "train-step"}, {"model", model},      {"batch", batch},
+                                {"steps", steps},            {"seconds", sec},      {"steps_per_s", steps / sec},
+                                {"samples_per_s", steps * batch / sec},             {"threads", at::get_num_threads()},
+                                {"device", device.str()},    {"parameters", models::parameter_count(*net)},
+                                {"final_loss", last.item<double>()}};
+            std::cout << j.dump() << std::endl;
+            return 0;
+          }};
+}
+
+}  // namespace smlab::cli
