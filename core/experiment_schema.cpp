@@ -75,8 +75,7 @@ std::vector<Section> make_sections() {
            .choice("best_mode", "auto", {"auto", "max", "min"}, "whether larger or smaller best_metric is better")
            .choice("progress", "auto", {"auto", "bar", "plain", "none"},
                    "console output: a progress bar on a TTY (auto), plain log lines, or nothing")
-           .boolean("tensorboard", true, "write TensorBoard event files under <run>/tb")
-           .boolean("cuda_graphs", false, "capture the training step in a CUDA graph (static shapes, CUDA only)"),
+           .boolean("tensorboard", true, "write TensorBoard event files under <run>/tb"),
        ""});
   return s;
 }
