@@ -4,6 +4,12 @@ Trains a unigram and a BPE model with `smlab tokenizer train` on a few thousand 
 training tweets, encodes 500 held-out tweets (the 2017 test set) with `smlab tokenizer encode` and
 with Python sentencepiece loading the same .model file, and requires identical ids, line by line.
 Also checks the trained model's settings (vocab size, pad 0, unk 1). Exit 77 (skip) without the data.
+
+One known, documented exception: the C++ library is Debian's sentencepiece 0.1.97 and the Python
+package is 0.2.x, whose unigram Viterbi breaks exact ties differently (e.g. "f"+"fff" vs "fff"+"f").
+A unigram line may differ only if both segmentations decode to the same text and have exactly the
+same total piece score (both are optimal), and such ties must stay rare (< 2% of lines). BPE must be
+identical on every line.
 """
 import os
 import subprocess
@@ -58,16 +64,27 @@ with tempfile.TemporaryDirectory() as d:
         out = subprocess.run([smlab, "tokenizer", "encode", "--model", str(prefix) + ".model", "--input", str(test_txt)],
                              check=True, capture_output=True, text=True).stdout.split("\n")
         assert out[-1] == "" and len(out) == 501, len(out)
-        total = 0
+        total = ties = 0
         for i, line in enumerate(test_lines):
             ours = [int(t) for t in out[i].split()]
             ref = sp.encode(line, out_type=int)
             total += len(ref)
-            if ours != ref:
-                failures += 1
-                if failures <= 5:
-                    print(f"MISMATCH {model_type} line {i}: {line!r}\n  smlab  {ours}\n  python {ref}")
-        print(f"{model_type}: vocab {vocab}, 500 tweets, {total} ids compared")
+            if ours == ref:
+                continue
+            tie = (model_type == "unigram" and sp.decode(ours) == sp.decode(ref)
+                   and sum(sp.get_score(t) for t in ours) == sum(sp.get_score(t) for t in ref))
+            if tie:
+                ties += 1
+                print(f"TIE {model_type} line {i}: equal-score segmentations\n  smlab  {sp.id_to_piece(ours)}\n"
+                      f"  python {sp.id_to_piece(ref)}")
+                continue
+            failures += 1
+            if failures <= 5:
+                print(f"MISMATCH {model_type} line {i}: {line!r}\n  smlab  {ours}\n  python {ref}")
+        if ties >= 10:
+            failures += 1
+            print(f"FAIL: {ties} equal-score ties out of 500 lines is more than expected")
+        print(f"{model_type}: vocab {vocab}, 500 tweets, {total} ids compared, {ties} equal-score tie lines")
 
 if failures:
     print(f"FAIL: {failures} lines differ")
