@@ -228,6 +228,10 @@ class Packer {
   Packer(fs::path out_dir, const PackOptions& opt, std::string kind, const fs::path& input)
       : dir_(std::move(out_dir)), opt_(opt) {
     fs::create_directories(dir_);
+    // Re-packing into a folder: its old manifest goes first, so that a pack that fails midway
+    // leaves a folder that no reader accepts (rather than an old manifest over new shards).
+    std::error_code ec;
+    fs::remove(dir_ / "manifest.json", ec);
     manifest_["format"] = "smlab-pack";
     manifest_["version"] = 1;
     manifest_["kind"] = kind;
@@ -291,6 +295,16 @@ class Packer {
     manifest_["skipped_count"] = skipped_.size();
     const fs::path m = dir_ / "manifest.json";
     write_file_atomic(m, manifest_.dump() + "\n");
+    // Shards of an earlier, larger pack into the same folder are no longer listed: remove them.
+    std::set<std::string> listed;
+    for (const auto& s : manifest_["shards"]) listed.insert(s["file"].get<std::string>());
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("shard-", 0) == 0 && e.path().extension() == ".h5" && !listed.count(n)) {
+        std::error_code ec;
+        fs::remove(e.path(), ec);
+      }
+    }
     return {total_, static_cast<int64_t>(skipped_.size()), static_cast<int64_t>(manifest_["shards"].size()), m};
   }
 

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
+#include "core/error.h"
 #include "core/register_all.h"
 #include "datasets/dataset.h"
 #include "datasets/pack.h"
@@ -138,4 +139,21 @@ TEST(RealData, SemEvalTestSetPacksWithPublishedLabelCountsAndTokenises) {
   for (int j = 0; j < 48; ++j)
     EXPECT_EQ(b.input[1][j].item<int64_t>(), j < static_cast<int>(ids.size()) ? ids[j] : 0) << j;
   EXPECT_EQ(b.target[1].item<int64_t>(), p.labels[12283]);
+
+  // The whole train pool (11 TSV files, 50,334 rows per SOURCE.md). twitter-2016test-A.tsv has 10
+  // rows with an extra non-empty 4th column (a date): errors unless skip_bad, which drops them.
+  const fs::path pool = train.parent_path();
+  const std::string pool_yaml = "model: {name: mlp}\ndata: {name: text_tsv, train: " + pool.string() +
+                                ", tokenizer: " + (dir / "tok.model").string() + ", max_len: 48, unescape: true}\n";
+  try {
+    build(smlab::config::load_string(pool_yaml, "pool.yaml"), Split::Train);
+    ADD_FAILURE() << "the extra-column rows were not reported";
+  } catch (const smlab::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("twitter-2016test-A.tsv:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("expected 3 columns, found 4"), std::string::npos) << e.what();
+  }
+  const auto pcfg = smlab::config::load_string(pool_yaml, "pool.yaml", {"data.skip_bad=true"});
+  const auto ptr = build(pcfg, Split::Train), pva = build(pcfg, Split::Val);
+  EXPECT_EQ(ptr->size() + pva->size(), 50334 - 10);
+  EXPECT_EQ(pva->size(), 5032);  // round(0.1 * 50324)
 }

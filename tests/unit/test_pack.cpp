@@ -128,6 +128,14 @@ TEST(Pack, PngFolderRoundTripsExactlyThroughHdf5Images) {
     EXPECT_EQ(s["bytes"], bytes.size());
   }
   EXPECT_EQ(m["shards"][2]["count"], 1);
+  // Re-packing into the same folder with bigger shards leaves only the new shards.
+  PackOptions big;
+  big.shard_size = 100;
+  EXPECT_EQ(pack(dir / "raw", dir / "packed2", big).shards, 1);
+  fs::copy(dir / "packed" / "shard-00001.h5", dir / "packed2" / "shard-00001.h5");
+  pack(dir / "raw", dir / "packed2", big);
+  EXPECT_FALSE(fs::exists(dir / "packed2" / "shard-00001.h5"));
+  EXPECT_EQ(read_packed(dir / "packed2").images, read_packed(dir / "packed").images);
   // No temporary files left behind.
   for (const auto& e : fs::directory_iterator(dir / "packed")) {
     const auto n = e.path().filename().string();
