@@ -39,7 +39,9 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
   PackedData p = read_packed(plan.path, cfg.get<bool>("data.verify"));
   if (p.kind != "image") throw UserError(plan.path + ": packed " + p.kind + " data, hdf5_images needs images");
   const int64_t n = p.count(), h = p.sample_shape.at(0), w = p.sample_shape.at(1), c = p.sample_shape.at(2);
-  auto images = torch::from_blob(p.images.data(), {n, h, w, c}, torch::kUInt8).clone();
+  // The tensor takes over the bytes read from the shards (no second copy of the split).
+  auto bytes = std::make_shared<std::vector<uint8_t>>(std::move(p.images));
+  auto images = torch::from_blob(bytes->data(), {n, h, w, c}, [bytes](void*) mutable { bytes.reset(); }, torch::kUInt8);
   auto labels = torch::tensor(p.labels, torch::kInt64);
   if (plan.hold_out) {
     const auto keep = detail::hold_out_indices(n, cfg.get<double>("data.val_fraction"),

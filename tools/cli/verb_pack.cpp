@@ -26,7 +26,7 @@ Verb pack_verb() {
              {"skip-bad", "", "count and list bad records in the manifest instead of failing", ""},
              {"shard-size", "N", "records per shard", "10000"},
              {"split", "NAME", "images: pack only <NAME>/ of the input; recorded in the manifest", ""},
-             {"size", "S", "images: resize every image to S x S (default: keep; sizes must agree)", "0"},
+             {"size", "S", "images: resize every image to S x S (0 = keep; all sizes must then agree)", "0"},
              {"limit", "N", "pack only the first N records (0 = all)", "0"},
              {"labels", "FILE", "idx: labels file (default: images name with images-idx3 -> labels-idx1)", ""},
              {"label-column", "I", "text: 0-based label column", "1"},
