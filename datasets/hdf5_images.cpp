@@ -1,0 +1,79 @@
+// hdf5_images: image classification from folders written by `smlab pack` (image folders,
+// CIFAR-style tarballs, IDX files). Every shard is read into memory once, at construction
+// (HDF5's serial library is not thread-safe); get() then only gathers and converts, so it is
+// thread-safe. Inputs are [B, C, H, W]: float32 scaled to [0, 1] (dtype: float, the default) or
+// the raw uint8 values (dtype: uint8). Targets are int64 class ids in manifest order.
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "datasets/dataset.h"
+#include "datasets/pack.h"
+#include "datasets/split.h"
+
+namespace smlab::datasets {
+namespace {
+
+class PackedImageDataset : public Dataset {
+ public:
+  PackedImageDataset(torch::Tensor hwc, torch::Tensor labels, DatasetInfo info, bool as_float)
+      : hwc_(std::move(hwc)), labels_(std::move(labels)), info_(std::move(info)), as_float_(as_float) {}
+  int64_t size() const override { return hwc_.size(0); }
+  const DatasetInfo& info() const override { return info_; }
+  Batch get(const std::vector<int64_t>& indices) const override {
+    const auto idx = torch::tensor(indices, torch::kInt64);
+    auto x = hwc_.index_select(0, idx).permute({0, 3, 1, 2}).contiguous();  // [B, C, H, W] uint8
+    if (as_float_) x = x.to(torch::kFloat).div_(255.0f);
+    return {x, labels_.index_select(0, idx)};
+  }
+
+ private:
+  torch::Tensor hwc_, labels_;  // [N, H, W, C] uint8, [N] int64
+  DatasetInfo info_;
+  bool as_float_;
+};
+
+std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
+  const auto plan = detail::plan_split(split, cfg.get<std::string>("data.train"), cfg.get<std::string>("data.val"),
+                                       cfg.get<std::string>("data.test"), cfg.get<double>("data.val_fraction"),
+                                       "hdf5_images");
+  PackedData p = read_packed(plan.path, cfg.get<bool>("data.verify"));
+  if (p.kind != "image") throw UserError(plan.path + ": packed " + p.kind + " data, hdf5_images needs images");
+  const int64_t n = p.count(), h = p.sample_shape.at(0), w = p.sample_shape.at(1), c = p.sample_shape.at(2);
+  // The tensor takes over the bytes read from the shards (no second copy of the split).
+  auto bytes = std::make_shared<std::vector<uint8_t>>(std::move(p.images));
+  auto images = torch::from_blob(bytes->data(), {n, h, w, c}, [bytes](void*) mutable { bytes.reset(); }, torch::kUInt8);
+  auto labels = torch::tensor(p.labels, torch::kInt64);
+  if (plan.hold_out) {
+    const auto keep = detail::hold_out_indices(n, cfg.get<double>("data.val_fraction"),
+                                               cfg.get<uint64_t>("data.seed"), plan.take_held_out);
+    const auto idx = torch::tensor(keep, torch::kInt64);
+    images = images.index_select(0, idx);
+    labels = labels.index_select(0, idx);
+  }
+  if (images.size(0) == 0) throw UserError(plan.path + ": the " + split_name(split) + " split is empty");
+  DatasetInfo info;
+  info.task = Task::Classification;
+  info.num_classes = static_cast<int64_t>(p.classes.size());
+  info.class_names = p.classes;
+  info.input_shape = {c, h, w};
+  return std::make_shared<PackedImageDataset>(images, labels, info, cfg.get<std::string>("data.dtype") == "float");
+}
+
+}  // namespace
+
+void register_hdf5_images() {
+  registry().add(
+      "hdf5_images",
+      {"images packed by 'smlab pack' (HDF5 shards); inputs [B,C,H,W] float in [0,1] or uint8",
+       config::Schema()
+           .string("train", "", "packed folder (manifest.json) of the training images; may use ${SMLAB_DATA}")
+           .string("val", "", "packed folder of the validation images (default: val_fraction of train)")
+           .string("test", "", "packed folder of the test images (default: the validation split)")
+           .number("val_fraction", 0.1, "share of train held out for validation when val is empty", 0.0, 0.9)
+           .integer("seed", 0, "seed of the train/validation hold-out", 0)
+           .choice("dtype", "float", {"float", "uint8"}, "float: scaled to [0, 1]; uint8: raw pixel values")
+           .boolean("verify", true, "check each shard's size and CRC-32 against the manifest"),
+       make});
+}
+
+}  // namespace smlab::datasets

@@ -1,0 +1,200 @@
+#include "datasets/hdf5_io.h"
+
+#include <hdf5.h>
+#include <zlib.h>
+
+#include <fstream>
+#include <mutex>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace smlab::datasets::h5 {
+namespace {
+
+std::mutex& h5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Silences HDF5's own stderr report; errors are turned into UserErrors with the file name.
+void quiet() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+// The innermost HDF5 error description, for messages.
+std::string h5_reason() {
+  std::string out;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
+        auto* s = static_cast<std::string*>(data);
+        if (s->empty() && e->desc) *s = e->desc;
+        return 0;
+      },
+      &out);
+  H5Eclear2(H5E_DEFAULT);
+  return out.empty() ? "unknown HDF5 error" : out;
+}
+
+class Hid {
+ public:
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Hid() {
+    if (id_ >= 0) close_(id_);
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  operator hid_t() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+[[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
+  throw UserError(path.string() + ": " + what + " (" + h5_reason() + ")");
+}
+
+void check(herr_t rc, const std::filesystem::path& path, const std::string& what) {
+  if (rc < 0) fail(path, what);
+}
+
+Hid chunked_dcpl(const std::vector<hsize_t>& chunk, int deflate) {
+  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
+  H5Pset_shuffle(dcpl);
+  H5Pset_deflate(dcpl, static_cast<unsigned>(deflate));
+  return Hid(H5Pcopy(dcpl), H5Pclose);
+}
+
+void write_numeric(hid_t file, const char* name, hid_t file_type, hid_t mem_type, const std::vector<hsize_t>& dims,
+                   const void* data, int deflate, hsize_t chunk_records, const std::filesystem::path& path) {
+  Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  std::vector<hsize_t> chunk = dims;
+  chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(chunk_records, dims[0]));
+  Hid dcpl = chunked_dcpl(chunk, deflate);
+  Hid ds(H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) fail(path, std::string("cannot create dataset '") + name + "'");
+  check(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, std::string("cannot write '") + name + "'");
+}
+
+std::vector<hsize_t> dims_of(hid_t ds) {
+  Hid space(H5Dget_space(ds), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(rank > 0 ? rank : 0);
+  if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  return dims;
+}
+
+}  // namespace
+
+void write_shard(const std::filesystem::path& path, const Shard& shard, int deflate, int64_t chunk_records) {
+  if (shard.count() == 0) throw std::logic_error("write_shard: empty shard " + path.string());
+  write_atomic_with(path, [&](const std::filesystem::path& tmp) {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    quiet();
+    Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!file.ok()) fail(tmp, "cannot create HDF5 file");
+    const auto n = static_cast<hsize_t>(shard.count());
+    const auto chunk = static_cast<hsize_t>(chunk_records);
+    write_numeric(file, "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, shard.labels.data(), deflate, 4096, tmp);
+    if (!shard.image_shape.empty()) {
+      std::vector<hsize_t> dims(shard.image_shape.begin(), shard.image_shape.end());
+      if (dims.size() != 4 || dims[0] != n) throw std::logic_error("write_shard: image shape does not match labels");
+      write_numeric(file, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, dims, shard.images.data(), deflate, chunk, tmp);
+    }
+    if (!shard.texts.empty()) {
+      if (shard.texts.size() != n) throw std::logic_error("write_shard: texts do not match labels");
+      Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
+      H5Tset_size(type, H5T_VARIABLE);
+      H5Tset_cset(type, H5T_CSET_UTF8);
+      std::vector<const char*> ptrs;
+      ptrs.reserve(n);
+      for (const auto& t : shard.texts) ptrs.push_back(t.c_str());
+      Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+      const hsize_t c = std::max<hsize_t>(1, std::min<hsize_t>(chunk, n));
+      Hid dcpl = chunked_dcpl({c}, deflate);
+      Hid ds(H5Dcreate2(file, "texts", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+      if (!ds.ok()) fail(tmp, "cannot create dataset 'texts'");
+      check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), tmp, "cannot write 'texts'");
+    }
+    check(H5Fflush(file, H5F_SCOPE_GLOBAL), tmp, "cannot flush");
+  });
+}
+
+Shard read_shard(const std::filesystem::path& path) {
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  quiet();
+  if (!std::filesystem::exists(path)) throw UserError(path.string() + ": shard file not found");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw UserError(path.string() + ": not an HDF5 file (damaged, truncated or of another format)");
+  }
+  Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) fail(path, "cannot open HDF5 shard (truncated or damaged?)");
+  Shard out;
+  auto open = [&](const char* name) {
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return Hid(-1, H5Dclose);
+    }
+    return Hid(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  };
+  {
+    Hid ds = open("labels");
+    if (!ds.ok()) throw UserError(path.string() + ": shard has no readable 'labels' dataset (truncated or damaged?)");
+    const auto dims = dims_of(ds);
+    if (dims.size() != 1) throw UserError(path.string() + ": 'labels' is not one-dimensional");
+    out.labels.resize(dims[0]);
+    check(H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.labels.data()), path,
+          "cannot read 'labels' (truncated or damaged?)");
+  }
+  const auto n = static_cast<hsize_t>(out.labels.size());
+  if (Hid ds = open("images"); ds.ok()) {
+    const auto dims = dims_of(ds);
+    if (dims.size() != 4 || dims[0] != n)
+      throw UserError(path.string() + ": 'images' must be [N, H, W, C] with N = " + std::to_string(n) + " labels");
+    out.image_shape.assign(dims.begin(), dims.end());
+    out.images.resize(dims[0] * dims[1] * dims[2] * dims[3]);
+    check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.images.data()), path,
+          "cannot read 'images' (truncated or damaged?)");
+  }
+  if (Hid ds = open("texts"); ds.ok()) {
+    const auto dims = dims_of(ds);
+    if (dims.size() != 1 || dims[0] != n)
+      throw UserError(path.string() + ": 'texts' must hold one string per label");
+    Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    std::vector<char*> ptrs(n, nullptr);
+    check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path,
+          "cannot read 'texts' (truncated or damaged?)");
+    out.texts.reserve(n);
+    for (char* p : ptrs) out.texts.emplace_back(p ? p : "");
+    Hid space(H5Dget_space(ds), H5Sclose);
+    H5Dvlen_reclaim(type, space, H5P_DEFAULT, ptrs.data());
+  }
+  if (out.image_shape.empty() && out.texts.empty() && n > 0)
+    throw UserError(path.string() + ": shard has neither 'images' nor 'texts'");
+  return out;
+}
+
+std::string crc32_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path.string() + ": cannot read");
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto got = in.gcount();
+    if (got > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(got));
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08lx", static_cast<unsigned long>(crc & 0xffffffffUL));
+  return hex;
+}
+
+}  // namespace smlab::datasets::h5

@@ -1,0 +1,37 @@
+// Small RAII layer over the HDF5 C API for packed shards (smlab pack, hdf5_images, text_tsv).
+//
+// A shard is one HDF5 file holding, for N records:
+//   images  uint8 [N, H, W, C]   (image and IDX shards; chunked, deflate-compressed)
+//   texts   UTF-8 variable-length strings [N]  (text shards; chunked, deflate-compressed)
+//   labels  int64 [N]
+// The serial HDF5 library is not thread-safe: every call in this file holds one process-wide
+// mutex, and datasets read whole shards into memory once, at construction.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace smlab::datasets::h5 {
+
+/// Contents of one shard, as written or read back.
+struct Shard {
+  std::vector<int64_t> image_shape;  ///< {N, H, W, C}; empty for text shards
+  std::vector<uint8_t> images;       ///< N*H*W*C bytes, row-major
+  std::vector<std::string> texts;    ///< text shards only
+  std::vector<int64_t> labels;       ///< N
+  int64_t count() const { return static_cast<int64_t>(labels.size()); }
+};
+
+/// Writes `shard` to `path` atomically (temporary name, fsync, rename). `deflate` is the
+/// gzip level (1..9); chunks hold `chunk_records` records.
+void write_shard(const std::filesystem::path& path, const Shard& shard, int deflate = 4, int64_t chunk_records = 256);
+
+/// Reads a whole shard. Throws UserError naming the file when it is missing, truncated,
+/// not HDF5, or lacks the expected datasets.
+Shard read_shard(const std::filesystem::path& path);
+
+/// CRC-32 (zlib polynomial) of a file's bytes, as 8 lowercase hex digits. Throws UserError.
+std::string crc32_file(const std::filesystem::path& path);
+
+}  // namespace smlab::datasets::h5

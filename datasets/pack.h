@@ -1,0 +1,98 @@
+// `smlab pack`: raw inputs -> HDF5 shards + manifest.json (see docs/data.md).
+//
+// Inputs (kind detected from the path unless given):
+//   image  a folder of class subfolders, or a .tar.gz/.tgz/.tar of them (CIFAR-10-images layout);
+//          the class of a file is its parent folder's name; JPEG/PNG/BMP decoded with OpenCV and
+//          stored as HWC uint8 RGB. `split` keeps only files under <split>/ of the input.
+//   idx    MNIST-style IDX images (gzipped or not) with the matching labels file.
+//   text   TSV/CSV rows "... label ... text ..." (SemEval-2017 4A: id<TAB>label<TAB>text), or a
+//          TweetEval "<split>_text.txt" with its "<split>_labels.txt" and mapping.txt.
+//   csv    the same as text with a comma delimiter.
+// Shards are written under temporary names and renamed; manifest.json is written last, atomically.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace smlab::datasets {
+
+/// A record that could not be packed or read.
+struct BadRecord {
+  std::string source;  ///< "file:line" or "archive:member" or "file#index"
+  std::string reason;
+};
+
+struct PackOptions {
+  std::string kind;          ///< "", "image", "text", "idx", "csv" ("" = detect from the input)
+  bool skip_bad = false;     ///< count and list bad records instead of failing
+  int64_t shard_size = 10000;
+  std::string split;         ///< image inputs: keep only <split>/...; recorded in the manifest
+  int64_t size = 0;          ///< images: resize to size x size (0 = keep; all must then agree)
+  int64_t limit = 0;         ///< pack only the first `limit` records (0 = all)
+  std::string labels;        ///< idx: labels file (default: images name with images-idx3 -> labels-idx1)
+  int label_column = 1;      ///< text: 0-based column of the label
+  int text_column = 2;       ///< text: 0-based column of the text
+  char delimiter = 0;        ///< text: 0 = tab, or ',' for .csv / kind csv
+  std::vector<std::string> classes;  ///< text: class names in id order (default: mapping.txt or sorted labels)
+  bool unescape = false;     ///< text: decode \uXXXX escapes (SemEval "downloaded" files) to UTF-8
+  int deflate = 4;           ///< gzip level of the shards
+};
+
+struct PackResult {
+  int64_t count = 0;
+  int64_t skipped = 0;
+  int64_t shards = 0;
+  std::filesystem::path manifest;
+};
+
+/// Packs `input` into `out_dir` (created if needed). Throws UserError naming the file and
+/// record of the first bad record unless options.skip_bad.
+PackResult pack(const std::filesystem::path& input, const std::filesystem::path& out_dir, const PackOptions& options);
+
+// ---------------------------------------------------------------------------------------------
+// Text records, shared by `pack --kind text` and the text_tsv dataset.
+// ---------------------------------------------------------------------------------------------
+struct TextRecord {
+  std::string source;  ///< "file:line"
+  std::string label;   ///< class name as written in the file (TweetEval: mapped through mapping.txt)
+  std::string text;
+};
+
+struct TextReadOptions {
+  int label_column = 1;
+  int text_column = 2;
+  char delimiter = 0;  ///< 0 = from the extension (.csv -> ',', else tab)
+  bool unescape = false;
+  bool skip_bad = false;
+};
+
+/// Reads labelled text records. Wrong column counts and empty labels are bad records: they
+/// throw UserError("file:line: reason") or, with skip_bad, go to `skipped`.
+/// `mapping` receives TweetEval class names (id order) when the input is a *_text.txt file.
+std::vector<TextRecord> read_text_records(const std::filesystem::path& path, const TextReadOptions& options,
+                                          std::vector<BadRecord>* skipped, std::vector<std::string>* mapping = nullptr);
+
+/// Decodes JSON-style \uXXXX escapes (with surrogate pairs) to UTF-8; other text is unchanged.
+std::string unescape_unicode(const std::string& s);
+
+}  // namespace smlab::datasets
+
+namespace smlab::datasets {
+
+/// A packed folder read back whole (manifest.json + every shard, in order).
+struct PackedData {
+  std::string kind;                   ///< "image" or "text"
+  std::vector<std::string> classes;
+  std::vector<int64_t> sample_shape;  ///< images: {H, W, C}
+  std::vector<uint8_t> images;        ///< images: count * H * W * C bytes
+  std::vector<std::string> texts;     ///< text
+  std::vector<int64_t> labels;
+  int64_t count() const { return static_cast<int64_t>(labels.size()); }
+};
+
+/// Reads a folder written by pack(). With `verify`, each shard's size and CRC-32 must match the
+/// manifest. Throws UserError naming the folder or shard file and what is wrong.
+PackedData read_packed(const std::filesystem::path& dir, bool verify = true);
+
+}  // namespace smlab::datasets

@@ -1,0 +1,83 @@
+#include "datasets/tokenizer.h"
+
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+#include <torch/torch.h>
+
+#include <sstream>
+#include <unordered_map>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace smlab::datasets {
+
+std::shared_ptr<const Tokenizer> Tokenizer::load(const std::filesystem::path& model) {
+  if (!std::filesystem::exists(model)) throw UserError(model.string() + ": tokenizer model not found");
+  std::shared_ptr<Tokenizer> t(new Tokenizer());
+  t->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  const auto status = t->sp_->Load(model.string());
+  if (!status.ok()) throw UserError(model.string() + ": cannot load SentencePiece model (" + status.ToString() + ")");
+  t->path_ = model;
+  return t;
+}
+
+Tokenizer::~Tokenizer() = default;
+
+std::vector<int> Tokenizer::encode(const std::string& text) const {
+  std::vector<int> ids;
+  const auto status = sp_->Encode(text, &ids);
+  if (!status.ok()) throw UserError(path_.string() + ": cannot encode text (" + status.ToString() + ")");
+  return ids;
+}
+
+torch::Tensor Tokenizer::encode_batch(const std::vector<std::string>& texts, int64_t max_len, int64_t pad) const {
+  auto out = torch::full({static_cast<int64_t>(texts.size()), max_len}, pad, torch::kInt64);
+  auto* p = out.data_ptr<int64_t>();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto ids = encode(texts[i]);
+    const size_t n = std::min<size_t>(ids.size(), static_cast<size_t>(max_len));
+    for (size_t j = 0; j < n; ++j) p[i * max_len + j] = ids[j];
+  }
+  return out;
+}
+
+int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+int Tokenizer::pad_id() const { return sp_->pad_id(); }
+int Tokenizer::unk_id() const { return sp_->unk_id(); }
+
+void train_tokenizer(const TokenizerTrainOptions& o) {
+  if (!std::filesystem::exists(o.input)) throw UserError(o.input.string() + ": training text not found");
+  if (o.model_prefix.empty()) throw UsageError("--model-prefix is required");
+  if (o.vocab_size < 4) throw UsageError("--vocab-size must be at least 4");
+  std::unordered_map<std::string, std::string> kw = {
+      {"input", o.input.string()},
+      {"vocab_size", std::to_string(o.vocab_size)},
+      {"model_type", o.model_type},
+      {"character_coverage", std::to_string(o.character_coverage)},
+      {"pad_id", "0"},
+      {"unk_id", "1"},
+      {"bos_id", "-1"},
+      {"eos_id", "-1"},
+      {"num_threads", std::to_string(std::max(1, o.threads))},
+      {"hard_vocab_limit", "false"},
+  };
+  if (o.input_sentence_size > 0) {
+    kw["input_sentence_size"] = std::to_string(o.input_sentence_size);
+    kw["shuffle_input_sentence"] = "true";
+  }
+  // The model comes back serialized (nothing is written by SentencePiece); both files are then
+  // written atomically here.
+  std::string proto;
+  const auto status = sentencepiece::SentencePieceTrainer::Train(kw, nullptr, &proto);
+  if (!status.ok()) throw UserError("SentencePiece training on " + o.input.string() + " failed: " + status.ToString());
+  sentencepiece::SentencePieceProcessor sp;
+  if (const auto st = sp.LoadFromSerializedProto(proto); !st.ok())
+    throw std::runtime_error("SentencePiece produced an unreadable model: " + st.ToString());
+  std::ostringstream vocab;
+  for (int i = 0; i < sp.GetPieceSize(); ++i) vocab << sp.IdToPiece(i) << "\t" << sp.GetScore(i) << "\n";
+  write_file_atomic(o.model_prefix + ".vocab", vocab.str());
+  write_file_atomic(o.model_prefix + ".model", proto);
+}
+
+}  // namespace smlab::datasets
