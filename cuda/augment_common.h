@@ -117,6 +117,11 @@ SMLAB_HD void apply_saturation(float rgb[3], float f) {
   for (int c = 0; c < 3; ++c) rgb[c] = clamp01(f * rgb[c] + (1.f - f) * g);
 }
 
+/// One of four values by a 2-bit index, without branches.
+SMLAB_HD float pick4(float a, float b, float c, float d, unsigned k) {
+  return k == 0u ? a : (k == 1u ? b : (k == 2u ? c : d));
+}
+
 /// Hue: rotation in HSV, as torchvision.transforms.v2.functional.adjust_hue (_rgb_to_hsv / _hsv_to_rgb):
 ///   V = max(r,g,b), m = min(r,g,b), C = V - m, S = C / V (0 when C = 0)
 ///   rc,gc,bc = (V - r)/C, (V - g)/C, (V - b)/C
@@ -134,42 +139,35 @@ SMLAB_HD void apply_hue(float rgb[3], float hue) {
   const bool eqc = maxc == minc;
   const float cr = maxc - minc;
   const float s = cr / (eqc ? 1.f : maxc);
-  const float div = eqc ? 1.f : cr;
-  const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-  float h;
-  if (maxc == r) {
-    h = bc - gc;
-  } else if (maxc == g) {
-    h = 2.f + rc - bc;
-  } else {
-    h = 4.f + gc - rc;
-  }
-  // fmod(h/6 + 1, 1); the argument lies in [5/6, 2), where x - floor(x) is the same exact value
+  const float inv = 1.f / (eqc ? 1.f : cr);  // one division instead of three (within 1 ulp of x / C)
+  const float rc = (maxc - r) * inv, gc = (maxc - g) * inv, bc = (maxc - b) * inv;
+  // selects rather than branches: the branch taken is data dependent
+  float h = maxc == r ? bc - gc : (maxc == g ? 2.f + rc - bc : 4.f + gc - rc);
+  // H = fmod(h/6 + 1, 1); the argument lies in [5/6, 2), where this is x - floor(x), exactly
   h = h * (1.f / 6.f) + 1.f;
-  h = h - floorf(h);
-  // (h + hue) mod 1, Python-style remainder (result in [0, 1))
+  h = h >= 1.f ? h - 1.f : h;
+  // H' = (H + hue) mod 1 (Python-style); H + hue lies in [-0.5, 1.5)
   h = h + hue;
-  h = h - floorf(h);
+  h = h < 0.f ? h + 1.f : (h >= 1.f ? h - 1.f : h);
   const float v = maxc;
   const float h6 = h * 6.f;
-  const float fi = floorf(h6);
-  const float f = h6 - fi;
-  int i = static_cast<int>(fi) % 6;
-  if (i < 0) i += 6;
+  int i = static_cast<int>(h6);  // floor(h6) for h6 >= 0
+  const float f = h6 - static_cast<float>(i);
+  i = i >= 6 ? i - 6 : i;  // i mod 6 (h6 may round up to 6)
   // torchvision's arithmetic, clamps included
   const float sxf = s * f;
   const float one_minus_s = 1.f - s;
   const float q = clamp01((1.f - sxf) * v);         // q = V (1 - S f)
   const float t = clamp01((sxf + one_minus_s) * v);  // t = V (1 - S (1 - f))
-  const float w = clamp01(one_minus_s * v);          // p = V (1 - S)
-  switch (i) {
-    case 0: rgb[0] = v; rgb[1] = t; rgb[2] = w; break;
-    case 1: rgb[0] = q; rgb[1] = v; rgb[2] = w; break;
-    case 2: rgb[0] = w; rgb[1] = v; rgb[2] = t; break;
-    case 3: rgb[0] = w; rgb[1] = q; rgb[2] = v; break;
-    case 4: rgb[0] = t; rgb[1] = w; rgb[2] = v; break;
-    default: rgb[0] = v; rgb[1] = w; rgb[2] = q; break;
-  }
+  const float p = clamp01(one_minus_s * v);          // p = V (1 - S)
+  // torchvision's select table, rows r, g, b, columns i = 0..5, entries index (v, p, q, t):
+  //   r: 0 2 1 1 3 0   g: 3 0 0 2 1 1   b: 1 1 3 0 0 2
+  // i.e. (r,g,b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q); packed as 2 bits per channel, 6 bits per i.
+  constexpr uint64_t kSelect = 28ULL | (18ULL << 6) | (49ULL << 12) | (9ULL << 18) | (7ULL << 24) | (36ULL << 30);
+  const unsigned code = static_cast<unsigned>(kSelect >> (6 * i)) & 63u;
+  rgb[0] = pick4(v, p, q, t, code & 3u);
+  rgb[1] = pick4(v, p, q, t, (code >> 2) & 3u);
+  rgb[2] = pick4(v, p, q, t, (code >> 4) & 3u);
 }
 
 /// Sampled, flipped and brightness-adjusted pixel (i, j) of sample d: the input of the contrast mean.

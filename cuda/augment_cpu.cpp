@@ -17,10 +17,20 @@ inline T to_out(float v) {
   return static_cast<T>(v);
 }
 
+/// Horizontal taps of every sample, flip folded in: taps[n * ow + j] = axis_tap(x map, flip ? ow-1-j : j).
+/// (The same function the per-pixel path uses, evaluated once per column instead of once per pixel.)
+std::vector<detail::Tap> column_taps(const std::vector<SampleDesc>& d, int64_t ow) {
+  std::vector<detail::Tap> t(d.size() * ow);
+  for (size_t n = 0; n < d.size(); ++n)
+    for (int64_t j = 0; j < ow; ++j)
+      t[n * ow + j] = detail::axis_tap(d[n].x, static_cast<int32_t>(d[n].flip ? ow - 1 - j : j));
+  return t;
+}
+
 /// Mean luma of every sample whose contrast factor is not 1 (the "first cheap pass"): the image after
 /// crop/resize/flip/brightness, reduced in float64 per row, then per sample.
 std::vector<float> contrast_means(const uint8_t* src, int64_t H, int64_t W, const std::vector<SampleDesc>& d,
-                                  int64_t oh, int64_t ow) {
+                                  const std::vector<detail::Tap>& xt, int64_t oh, int64_t ow) {
   const int64_t N = static_cast<int64_t>(d.size());
   std::vector<double> rows(N * oh, 0.0);
   at::parallel_for(0, N * oh, 16, [&](int64_t b, int64_t e) {
@@ -28,11 +38,14 @@ std::vector<float> contrast_means(const uint8_t* src, int64_t H, int64_t W, cons
       const int64_t n = r / oh, i = r % oh;
       if (d[n].contrast == 1.f) continue;
       const uint8_t* img = src + n * H * W * 3;
+      const detail::Tap ty = detail::axis_tap(d[n].y, static_cast<int32_t>(i));
+      const detail::Tap* tx = xt.data() + n * ow;
       double acc = 0;
       float rgb[3];
       for (int64_t j = 0; j < ow; ++j) {
-        detail::pixel_pre_contrast(img, static_cast<int32_t>(W), d[n], static_cast<int32_t>(i),
-                                   static_cast<int32_t>(j), static_cast<int32_t>(ow), rgb);
+        // = pixel_pre_contrast(img, W, d[n], i, j, ow, rgb)
+        detail::sample_rgb(img, static_cast<int32_t>(W), ty, tx[j], rgb);
+        detail::apply_brightness(rgb, d[n].brightness);
         acc += detail::luma(rgb);
       }
       rows[r] = acc;
@@ -54,19 +67,27 @@ void image_kernel_cpu(const at::Tensor& x, const std::vector<SampleDesc>& d, con
   const int64_t sN = out.stride(0), sC = out.stride(1), sH = out.stride(2), sW = out.stride(3);
   const uint8_t* src = x.data_ptr<uint8_t>();
   T* dst = out.data_ptr<T>();
-  const std::vector<float> means = contrast_means(src, H, W, d, oh, ow);
+  const std::vector<detail::Tap> xt = column_taps(d, ow);
+  const std::vector<float> means = contrast_means(src, H, W, d, xt, oh, ow);
   at::parallel_for(0, N * oh, 4, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t n = r / oh, i = r % oh;
       const SampleDesc& s = d[n];
       const uint8_t* img = src + n * H * W * 3;
-      T* row = dst + n * sN + i * sH;
+      const detail::Tap ty = detail::axis_tap(s.y, static_cast<int32_t>(i));
+      const detail::Tap* tx = xt.data() + n * ow;
+      T* o0 = dst + n * sN + i * sH;
+      T* o1 = o0 + sC;
+      T* o2 = o1 + sC;
       float rgb[3];
       for (int64_t j = 0; j < ow; ++j) {
-        detail::pixel_pre_contrast(img, static_cast<int32_t>(W), s, static_cast<int32_t>(i), static_cast<int32_t>(j),
-                                   static_cast<int32_t>(ow), rgb);
+        // = pixel_pre_contrast(img, W, s, i, j, ow, rgb), with the taps hoisted out of the loop
+        detail::sample_rgb(img, static_cast<int32_t>(W), ty, tx[j], rgb);
+        detail::apply_brightness(rgb, s.brightness);
         detail::pixel_post_contrast(s, means[n], rgb);
-        for (int c = 0; c < 3; ++c) row[c * sC + j * sW] = to_out<T>(rgb[c] * aff.scale[c] + aff.shift[c]);
+        o0[j * sW] = to_out<T>(rgb[0] * aff.scale[0] + aff.shift[0]);
+        o1[j * sW] = to_out<T>(rgb[1] * aff.scale[1] + aff.shift[1]);
+        o2[j * sW] = to_out<T>(rgb[2] * aff.scale[2] + aff.shift[2]);
       }
     }
   });
