@@ -1,4 +1,5 @@
 // The augmentation ops (cuda/augment_*.cpp) against torch's own functions and analytic identities.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,6 +7,7 @@
 #include <limits>
 
 #include "cuda/ops.h"
+#include "datasets/augment.h"
 
 namespace F = torch::nn::functional;
 namespace ops = smlab::ops;
@@ -367,4 +369,27 @@ TEST(OpsAugment, OpsAreCallableThroughTheDispatcher) {
                         "smlab::augment_params", "smlab::video_params", "smlab::erasing_params", "smlab::mix_params"}) {
     EXPECT_NO_THROW(c10::Dispatcher::singleton().findSchemaOrThrow(n, "")) << n;
   }
+}
+
+TEST(OpsAugment, RegistryEntriesRunAndAreReproducible) {
+  torch::manual_seed(17);
+  auto u8 = rand_u8({4, 24, 20, 3});
+  auto gen_for = [](uint64_t s) { return at::make_generator<at::CPUGeneratorImpl>(s); };
+  const std::vector<std::string> pipeline = {"random_resized_crop_flip_jitter", "random_grayscale", "gaussian_blur",
+                                             "random_erasing"};
+  auto g1 = gen_for(5), g2 = gen_for(5), g3 = gen_for(6);
+  auto a = smlab::datasets::apply_augmentations(pipeline, u8, g1);
+  auto b = smlab::datasets::apply_augmentations(pipeline, u8, g2);
+  auto c = smlab::datasets::apply_augmentations(pipeline, u8, g3);
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{4, 3, 24, 20}));
+  EXPECT_EQ(a.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::equal(a, b));   // same (seed, epoch, step) generator -> same parameters
+  EXPECT_FALSE(torch::equal(a, c));
+  EXPECT_FALSE(torch::isnan(a).any().item<bool>());
+  // the eval entry is deterministic and equals augment_eval with its documented sizes
+  auto ge = gen_for(1);
+  auto e = smlab::datasets::apply_augmentations({"resize_center_crop"}, u8, ge);
+  EXPECT_TRUE(torch::equal(e, ops::augment_eval(u8, std::llround(20 / 0.875), 24, 20, kMean, kStd)));
+  auto gf = gen_for(1);
+  EXPECT_THROW(smlab::datasets::apply_augmentations({"random_grayscale"}, u8, gf), c10::Error);  // needs float NCHW
 }
