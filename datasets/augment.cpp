@@ -2,7 +2,94 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
+#include "cuda/ops.h"
+
 namespace smlab::datasets {
+namespace {
+
+/// A 62-bit seed for the host-side parameter samplers of cuda/ops.h, drawn from the step's generator,
+/// so the fused ops stay reproducible under (seed, epoch, step) like every other augmentation.
+int64_t draw_seed(at::Generator& gen) {
+  return torch::randint(0, int64_t{1} << 62, {1}, gen, torch::TensorOptions().dtype(torch::kLong)).item<int64_t>();
+}
+
+const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406};
+const std::vector<double> kImageNetStd = {0.229, 0.224, 0.225};
+
+void check_u8_nhwc(const torch::Tensor& x, const char* name) {
+  TORCH_CHECK(x.dim() == 4 && x.size(3) == 3 && x.scalar_type() == torch::kUInt8, name,
+              " needs uint8 NHWC image batches [B, H, W, 3], got ", x.sizes(), " ", x.scalar_type());
+}
+
+void check_float_nchw(const torch::Tensor& x, const char* name) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == torch::kFloat, name, " needs float32 NCHW batches [B, C, H, W], got ",
+              x.sizes(), " ", x.scalar_type());
+}
+
+/// Per-sample Bernoulli(p) mask of shape [B, 1, 1, 1].
+torch::Tensor sample_mask(const torch::Tensor& x, double p, at::Generator& gen) {
+  return (torch::rand({x.size(0)}, gen, torch::TensorOptions().dtype(torch::kFloat)) < p)
+      .to(x.device())
+      .view({x.size(0), 1, 1, 1});
+}
+
+void register_image_ops() {
+  auto& r = augment_registry();
+  r.add("random_resized_crop_flip_jitter",
+        {"fused op smlab::augment_image on uint8 NHWC [B,H,W,3] -> float32 NCHW [B,3,H,W]: random-resized-crop "
+         "(scale 0.08-1, ratio 3/4-4/3) back to HxW, flip p=0.5, color jitter 0.4/0.4/0.4/0.1, ImageNet normalisation",
+         config::Schema(), [](const torch::Tensor& x, at::Generator& gen) {
+           check_u8_nhwc(x, "random_resized_crop_flip_jitter");
+           const auto p = ops::augment_params(x.size(0), x.size(1), x.size(2), {0.08, 1.0}, {3.0 / 4.0, 4.0 / 3.0}, 0.5,
+                                              0.4, 0.4, 0.4, 0.1, draw_seed(gen));
+           return ops::augment_image(x, p, x.size(1), x.size(2), kImageNetMean, kImageNetStd);
+         }});
+  r.add("random_resized_crop_flip",
+        {"fused op smlab::augment_image without color jitter: uint8 NHWC [B,H,W,3] -> random-resized-crop back to HxW, "
+         "flip p=0.5, ImageNet normalisation, float32 NCHW",
+         config::Schema(), [](const torch::Tensor& x, at::Generator& gen) {
+           check_u8_nhwc(x, "random_resized_crop_flip");
+           const auto p = ops::augment_params(x.size(0), x.size(1), x.size(2), {0.08, 1.0}, {3.0 / 4.0, 4.0 / 3.0}, 0.5,
+                                              0, 0, 0, 0, draw_seed(gen));
+           return ops::augment_image(x, p, x.size(1), x.size(2), kImageNetMean, kImageNetStd);
+         }});
+  r.add("resize_center_crop",
+        {"deterministic eval op smlab::augment_eval: uint8 NHWC [B,H,W,3] -> resize the shorter side to "
+         "round(min(H,W) / 0.875), center-crop HxW, ImageNet normalisation, float32 NCHW",
+         config::Schema(), [](const torch::Tensor& x, at::Generator&) {
+           check_u8_nhwc(x, "resize_center_crop");
+           const int64_t resize = std::llround(static_cast<double>(std::min(x.size(1), x.size(2))) / 0.875);
+           return ops::augment_eval(x, resize, x.size(1), x.size(2), kImageNetMean, kImageNetStd);
+         }});
+  r.add("random_grayscale",
+        {"smlab::grayscale on float32 NCHW RGB batches, each sample with probability 0.2 (place it before "
+         "normalisation-sensitive steps; on normalised inputs it mixes normalised channels)",
+         config::Schema(), [](const torch::Tensor& x, at::Generator& gen) {
+           check_float_nchw(x, "random_grayscale");
+           return torch::where(sample_mask(x, 0.2, gen), ops::grayscale(x, 3), x);
+         }});
+  r.add("gaussian_blur",
+        {"smlab::gaussian_blur on float32 NCHW batches: sigma ~ U(0.1, 2.0) per sample, 13-tap separable kernel, "
+         "reflect padding, applied to each sample with probability 0.5",
+         config::Schema(), [](const torch::Tensor& x, at::Generator& gen) {
+           check_float_nchw(x, "gaussian_blur");
+           auto sigma = torch::rand({x.size(0)}, gen, torch::TensorOptions().dtype(torch::kDouble)) * 1.9 + 0.1;
+           return torch::where(sample_mask(x, 0.5, gen), ops::gaussian_blur(x, sigma, 13), x);
+         }});
+  r.add("random_erasing",
+        {"smlab::random_erasing on float32 NCHW batches (torchvision RandomErasing defaults: p=0.5, scale 0.02-0.33, "
+         "ratio 0.3-3.3, value 0, i.e. the mean colour when placed after normalisation)",
+         config::Schema(), [](const torch::Tensor& x, at::Generator& gen) {
+           check_float_nchw(x, "random_erasing");
+           const auto boxes = ops::erasing_params(x.size(0), x.size(2), x.size(3), 0.5, {0.02, 0.33}, {0.3, 3.3},
+                                                  draw_seed(gen));
+           return ops::random_erasing(x, boxes, 0.0);
+         }});
+}
+
+}  // namespace
 
 ComponentRegistry<AugmentFn>& augment_registry() {
   static ComponentRegistry<AugmentFn> r("augmentation");
@@ -28,6 +115,7 @@ void register_augmentations() {
                                             [](const torch::Tensor& x, at::Generator& gen) {
                                               return x + 0.1 * torch::randn(x.sizes(), gen, x.options());
                                             }});
+  register_image_ops();
   expose(augment_registry());
 }
 

@@ -156,7 +156,9 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
       {"schedulers", {"constant", "cosine", "step", "multistep", "onecycle"}},
       {"losses", {"cross_entropy", "mse", "l1", "huber"}},
       {"metrics", {"top1", "top5", "macro_f1", "macro_recall", "ece", "mae", "rmse", "r2", "mape", "smape", "mase"}},
-      {"augmentations", {"hflip", "gaussian_noise"}}};
+      {"augmentations",
+       {"hflip", "gaussian_noise", "random_resized_crop_flip_jitter", "random_resized_crop_flip", "resize_center_crop",
+        "random_grayscale", "gaussian_blur", "random_erasing"}}};
   for (const auto& [kind, names] : expected) {
     ASSERT_TRUE(catalog.count(kind)) << "no registry " << kind;
     for (const auto& n : names) {
