@@ -13,6 +13,8 @@
 #include "models/import.h"
 #include "models/model.h"
 #include "test_util.h"
+#include "tools/cli/cli.h"
+#include "trainers/checkpoint.h"
 
 namespace {
 
@@ -178,4 +180,57 @@ TEST(Zoo, ImportWeightsCopiesByNameAndReportsMismatches) {
 
   msg = import_error(tiny, dir / "absent.pt", true);
   EXPECT_NE(msg.find("no such file"), std::string::npos) << msg;
+}
+
+namespace {
+
+/// A TorchScript module with the same tree of names, parameters and buffers as `m` (a weights
+/// carrier, as Python's torch.jit.script of a torchvision model would hold).
+torch::jit::Module to_script(const torch::nn::Module& m, int& counter) {
+  torch::jit::Module out("__torch__.Carrier" + std::to_string(counter++));
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) out.register_parameter(p.key(), p.value().detach().clone(), false);
+  for (const auto& b : m.named_buffers(/*recurse=*/false)) out.register_buffer(b.key(), b.value().clone());
+  for (const auto& c : m.named_children()) out.register_module(c.key(), to_script(*c.value(), counter));
+  return out;
+}
+
+}  // namespace
+
+TEST(Zoo, ImportWeightsVerbWritesACheckpoint) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  torch::manual_seed(1);
+  auto src = build("resnet20", image_info(10), {"model.shortcut=B"});
+  {
+    torch::NoGradGuard g;
+    for (auto& b : src->named_buffers()) {
+      if (b.key().ends_with("running_var")) b.value().uniform_(0.5, 2.0);
+      if (b.key().ends_with("running_mean")) b.value().normal_();
+    }
+  }
+  int counter = 0;
+  to_script(*src, counter).save((dir / "r20.pt").string());
+
+  const auto file = (dir / "r20.pt").string(), ckpt = (dir / "r20.ckpt").string();
+  ASSERT_EQ(smlab::cli::run({"import-weights", file, ckpt, "--model", "resnet20", "--classes", "10", "--input-shape",
+                             "3,32,32", "shortcut=B"}),
+            0);
+  auto dst = build("resnet20", image_info(10), {"model.shortcut=B"});
+  smlab::trainers::load_checkpoint(ckpt, *dst, nullptr, nullptr, /*restore_rng=*/false);
+  auto want = src->named_buffers();
+  for (const auto& p : src->named_parameters()) want.insert(p.key(), p.value());
+  auto have = dst->named_buffers();
+  for (const auto& p : dst->named_parameters()) have.insert(p.key(), p.value());
+  ASSERT_EQ(want.size(), have.size());
+  for (const auto& item : want) {
+    ASSERT_TRUE(have.contains(item.key())) << item.key();
+    EXPECT_TRUE(torch::equal(have[item.key()], item.value())) << item.key();
+  }
+
+  // Option A has no projection shortcuts: the file's downsample tensors are unexpected.
+  EXPECT_EQ(smlab::cli::run({"import-weights", file, (dir / "a.ckpt").string(), "--model", "resnet20", "--classes",
+                             "10", "--input-shape", "3,32,32"}),
+            2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "a.ckpt"));
+  EXPECT_EQ(smlab::cli::run({"import-weights", file, ckpt}), 2);  // no --model
 }

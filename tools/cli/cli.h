@@ -84,5 +84,6 @@ Verb score_verb();
 Verb pack_verb();
 Verb bench_verb();
 Verb config_verb();
+Verb import_weights_verb();
 
 }  // namespace smlab::cli
