@@ -139,6 +139,13 @@ CASES = {
                     False),
     "efficientnet_b0": ("efficientnet_b0", lambda: torchvision.models.efficientnet_b0(), (2, 3, 128, 128), 1000, (),
                         5_288_548, False),
+    # The remaining torchvision variants, on small inputs to keep the test quick.
+    "resnet34": ("resnet34", lambda: torchvision.models.resnet34(), (1, 3, 64, 64), 1000, (), 21_797_672, False),
+    "resnet101": ("resnet101", lambda: torchvision.models.resnet101(), (1, 3, 32, 32), 1000, (), 44_549_160, False),
+    "resnet152": ("resnet152", lambda: torchvision.models.resnet152(), (1, 3, 32, 32), 1000, (), 60_192_808, False),
+    "wide_resnet50_2": ("wide_resnet50_2", lambda: torchvision.models.wide_resnet50_2(), (1, 3, 32, 32), 1000, (),
+                        68_883_240, False),
+    "vgg16_bn": ("vgg16_bn", lambda: torchvision.models.vgg16_bn(), (1, 3, 32, 32), 1000, (), 138_365_992, False),
     # CIFAR ResNets against the reference above; option A is the paper's (0.27M for ResNet-20).
     "resnet20": ("resnet20", lambda: CifarResNet(20), (2, 3, 32, 32), 10, (), 269_722, False),
     "resnet20 shortcut=B": ("resnet20", lambda: CifarResNet(20, option="B"), (2, 3, 32, 32), 10, ("shortcut=B",),
@@ -231,6 +238,11 @@ class TorchvisionParity(unittest.TestCase):
 
     def test_efficientnet_b0(self):
         self.check("efficientnet_b0")
+
+    def test_other_torchvision_variants(self):
+        for key in ("resnet34", "resnet101", "resnet152", "wide_resnet50_2", "vgg16_bn"):
+            with self.subTest(model=key):
+                self.check(key)
 
     def test_cifar_resnet20(self):
         # He et al. 2016, Table 6: ResNet-20 has 0.27M parameters.
