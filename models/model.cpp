@@ -24,11 +24,23 @@ int64_t output_width(const datasets::DatasetInfo& info) {
 void register_mlp();
 void register_small_cnn();
 void register_text_cnn();
+void register_resnet();
+void register_cifar_resnet();
+void register_vgg();
+void register_mobilenet_v2();
+void register_densenet();
+void register_efficientnet();
 
 void register_builtin() {
   register_mlp();
   register_small_cnn();
   register_text_cnn();
+  register_resnet();
+  register_cifar_resnet();
+  register_vgg();
+  register_mobilenet_v2();
+  register_densenet();
+  register_efficientnet();
   expose(registry());
 }
 

@@ -1,5 +1,6 @@
 #include "tools/cli/cli.h"
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -134,8 +135,9 @@ std::string render_help(const VerbSpec& spec) {
 }
 
 const std::vector<Verb>& verbs() {
-  static const std::vector<Verb> all = {train_verb(),  eval_verb(),  sweep_verb(), export_verb(),
-                                        score_verb(),  pack_verb(),  tokenizer_verb(), bench_verb(), config_verb(), info_verb()};
+  static const std::vector<Verb> all = {train_verb(),  eval_verb(),      sweep_verb(),  export_verb(),
+                                        score_verb(),  pack_verb(),      tokenizer_verb(), bench_verb(),
+                                        config_verb(), import_weights_verb(), info_verb()};
   return all;
 }
 
@@ -146,8 +148,10 @@ std::string top_usage() {
   o << "usage: smlab <verb> [options] [arguments]\n\n"
     << "smlab " << SMLAB_VERSION << ": deep-learning training and inference on LibTorch for social-media analytics.\n\n"
     << "verbs:\n";
+  size_t width = 0;
+  for (const auto& v : verbs()) width = std::max(width, v.spec.name.size() + 2);
   for (const auto& v : verbs()) {
-    o << "  " << v.spec.name << std::string(10 - v.spec.name.size(), ' ') << v.spec.summary
+    o << "  " << v.spec.name << std::string(std::max<size_t>(10, width) - v.spec.name.size(), ' ') << v.spec.summary
       << (v.spec.owner_issue.empty() ? "" : " [not built yet]") << "\n";
   }
   o << "\nRun 'smlab <verb> --help' for a verb's options and examples.\n";

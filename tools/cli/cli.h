@@ -88,5 +88,6 @@ Verb pack_verb();
 Verb tokenizer_verb();
 Verb bench_verb();
 Verb config_verb();
+Verb import_weights_verb();
 
 }  // namespace smlab::cli

@@ -1,0 +1,236 @@
+// Registry sweep over every registered model (timm style): each builds from its defaults for a
+// small CIFAR-size input, gives [B, classes] finite outputs in train and eval mode, and after a
+// backward pass every trainable parameter has a defined, finite gradient.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/register_all.h"
+#include "models/import.h"
+#include "models/model.h"
+#include "test_util.h"
+#include "tools/cli/cli.h"
+#include "trainers/checkpoint.h"
+
+namespace {
+
+smlab::datasets::DatasetInfo image_info(int64_t classes, std::vector<int64_t> shape = {3, 32, 32}) {
+  smlab::datasets::DatasetInfo info;
+  info.task = smlab::datasets::Task::Classification;
+  info.num_classes = classes;
+  info.input_shape = std::move(shape);
+  return info;
+}
+
+smlab::models::ModelPtr build(const std::string& name, const smlab::datasets::DatasetInfo& info,
+                              std::vector<std::string> overrides = {}) {
+  overrides.insert(overrides.begin(), "model.name=" + name);
+  return smlab::models::build(smlab::config::load_string("version: 1\n", "zoo.yaml", overrides), info);
+}
+
+}  // namespace
+
+TEST(Zoo, EveryRegisteredModelTrainsOnTinyImages) {
+  smlab::register_all();
+  torch::manual_seed(0);
+  const int64_t classes = 7, batch = 2;
+  const auto names = smlab::models::registry().names();
+  ASSERT_GE(names.size(), 2u);
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto net = build(name, image_info(classes));
+    auto x = torch::randn({batch, 3, 32, 32});
+    net->train();
+    auto y = net->forward(x);
+    ASSERT_EQ(y.sizes().vec(), (std::vector<int64_t>{batch, classes}));
+    ASSERT_TRUE(torch::isfinite(y).all().item<bool>()) << "non-finite train-mode output";
+    torch::nn::functional::cross_entropy(y, torch::tensor({1, 5}, torch::kLong)).backward();
+    int64_t checked = 0;
+    for (const auto& p : net->named_parameters()) {
+      if (!p.value().requires_grad()) continue;
+      ASSERT_TRUE(p.value().grad().defined()) << "no gradient reached " << p.key();
+      ASSERT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << "non-finite gradient in " << p.key();
+      ++checked;
+    }
+    EXPECT_GT(checked, 0);
+
+    net->eval();
+    torch::NoGradGuard g;
+    auto e1 = net->forward(x), e2 = net->forward(x);
+    ASSERT_EQ(e1.sizes().vec(), (std::vector<int64_t>{batch, classes}));
+    ASSERT_TRUE(torch::isfinite(e1).all().item<bool>()) << "non-finite eval-mode output";
+    EXPECT_TRUE(torch::equal(e1, e2)) << "eval mode is not deterministic";
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    std::cout << "[zoo] " << name << ": " << smlab::models::parameter_count(*net) << " params, " << ms.count()
+              << " ms\n";
+  }
+}
+
+TEST(Zoo, ImageModelsUseTheDataChannelCount) {
+  smlab::register_all();
+  for (const std::string name : {"resnet18", "resnet20", "mobilenet_v2"}) {
+    SCOPED_TRACE(name);
+    auto net = build(name, image_info(4, {1, 32, 32}));
+    net->eval();
+    torch::NoGradGuard g;
+    EXPECT_EQ(net->forward(torch::randn({2, 1, 32, 32})).sizes().vec(), (std::vector<int64_t>{2, 4}));
+  }
+}
+
+TEST(Zoo, ImageModelsRejectNonImageData) {
+  smlab::register_all();
+  try {
+    build("resnet18", image_info(4, {16}));
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("C x H x W"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Zoo, ReferenceParameterCounts) {
+  // Published counts (torchvision model cards; He et al. 2016 for CIFAR ResNet-20, option A).
+  smlab::register_all();
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"resnet18", 11689512}, {"resnet50", 25557032}, {"mobilenet_v2", 3504872}, {"densenet121", 7978856},
+      {"efficientnet_b0", 5288548}};
+  for (const auto& [name, count] : expected) {
+    EXPECT_EQ(smlab::models::parameter_count(*build(name, image_info(1000, {3, 224, 224}))), count) << name;
+  }
+  EXPECT_EQ(smlab::models::parameter_count(*build("resnet20", image_info(10))), 269722);
+  EXPECT_EQ(smlab::models::parameter_count(*build("resnet20", image_info(10), {"model.shortcut=B"})), 272474);
+}
+
+TEST(Zoo, ZeroInitResidualZeroesTheLastBlockNorm) {
+  smlab::register_all();
+  auto net = build("resnet50", image_info(10), {"model.zero_init_residual=true"});
+  auto params = net->named_parameters();
+  EXPECT_EQ(params["layer1.0.bn3.weight"].abs().sum().item<double>(), 0.0);
+  EXPECT_GT(params["layer1.0.bn1.weight"].abs().sum().item<double>(), 0.0);
+}
+
+namespace {
+
+/// A TorchScript module with submodule `fc` (weight [out, in], bias [out]) and a buffer `scale`,
+/// saved to `file` as Python's torch.jit.save would.
+void save_script_module(const std::filesystem::path& file, int64_t in, int64_t out, bool extra) {
+  torch::jit::Module root("__torch__.Root");
+  torch::jit::Module fc("__torch__.Fc");
+  fc.register_parameter("weight", torch::arange(out * in, torch::kFloat).reshape({out, in}), false);
+  fc.register_parameter("bias", torch::full({out}, 0.5), false);
+  root.register_module("fc", fc);
+  root.register_buffer("scale", torch::full({1}, 3.0));
+  if (extra) root.register_parameter("extra", torch::zeros({2}), false);
+  root.save(file.string());
+}
+
+struct TinyImpl : torch::nn::Module {
+  TinyImpl(int64_t in, int64_t out) : fc(register_module("fc", torch::nn::Linear(in, out))) {
+    scale = register_buffer("scale", torch::ones({1}));
+  }
+  torch::nn::Linear fc;
+  torch::Tensor scale;
+};
+
+std::string import_error(torch::nn::Module& m, const std::filesystem::path& file, bool strict) {
+  try {
+    smlab::models::import_weights(m, file, strict);
+  } catch (const smlab::UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Zoo, ImportWeightsCopiesByNameAndReportsMismatches) {
+  const auto dir = smlab::testing::temp_dir();
+  save_script_module(dir / "ok.pt", 3, 2, false);
+  save_script_module(dir / "extra.pt", 3, 2, true);
+  save_script_module(dir / "wide.pt", 4, 2, false);
+
+  TinyImpl tiny(3, 2);
+  smlab::models::import_weights(tiny, dir / "ok.pt");
+  EXPECT_TRUE(torch::equal(tiny.fc->weight, torch::arange(6, torch::kFloat).reshape({2, 3})));
+  EXPECT_TRUE(torch::equal(tiny.fc->bias, torch::full({2}, 0.5)));
+  EXPECT_TRUE(torch::equal(tiny.scale, torch::full({1}, 3.0)));
+  EXPECT_TRUE(tiny.fc->weight.requires_grad()) << "import must not change requires_grad";
+
+  auto msg = import_error(tiny, dir / "extra.pt", true);
+  EXPECT_NE(msg.find("1 unexpected in the file: extra"), std::string::npos) << msg;
+  EXPECT_EQ(import_error(tiny, dir / "extra.pt", false), "");
+
+  TinyImpl wide(3, 2);
+  msg = import_error(wide, dir / "wide.pt", false);
+  EXPECT_NE(msg.find("shape mismatch"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fc.weight"), std::string::npos) << msg;
+  // Nothing is copied when the import fails: the bias keeps its own initialisation.
+  EXPECT_FALSE(torch::equal(wide.fc->bias, torch::full({2}, 0.5)));
+
+  // A model with more tensors than the file: every missing name is reported with a count.
+  auto net = build("resnet20", image_info(10));
+  msg = import_error(*net, dir / "ok.pt", true);
+  EXPECT_NE(msg.find("missing from the file"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("more)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("shape mismatch"), std::string::npos) << msg;  // fc.weight [10, 64] vs [2, 3]
+
+  msg = import_error(tiny, dir / "absent.pt", true);
+  EXPECT_NE(msg.find("no such file"), std::string::npos) << msg;
+}
+
+namespace {
+
+/// A TorchScript module with the same tree of names, parameters and buffers as `m` (a weights
+/// carrier, as Python's torch.jit.script of a torchvision model would hold).
+torch::jit::Module to_script(const torch::nn::Module& m, int& counter) {
+  torch::jit::Module out("__torch__.Carrier" + std::to_string(counter++));
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) out.register_parameter(p.key(), p.value().detach().clone(), false);
+  for (const auto& b : m.named_buffers(/*recurse=*/false)) out.register_buffer(b.key(), b.value().clone());
+  for (const auto& c : m.named_children()) out.register_module(c.key(), to_script(*c.value(), counter));
+  return out;
+}
+
+}  // namespace
+
+TEST(Zoo, ImportWeightsVerbWritesACheckpoint) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  torch::manual_seed(1);
+  auto src = build("resnet20", image_info(10), {"model.shortcut=B"});
+  {
+    torch::NoGradGuard g;
+    for (auto& b : src->named_buffers()) {
+      if (b.key().ends_with("running_var")) b.value().uniform_(0.5, 2.0);
+      if (b.key().ends_with("running_mean")) b.value().normal_();
+    }
+  }
+  int counter = 0;
+  to_script(*src, counter).save((dir / "r20.pt").string());
+
+  const auto file = (dir / "r20.pt").string(), ckpt = (dir / "r20.ckpt").string();
+  ASSERT_EQ(smlab::cli::run({"import-weights", file, ckpt, "--model", "resnet20", "--classes", "10", "--input-shape",
+                             "3,32,32", "shortcut=B"}),
+            0);
+  auto dst = build("resnet20", image_info(10), {"model.shortcut=B"});
+  smlab::trainers::load_checkpoint(ckpt, *dst, nullptr, nullptr, /*restore_rng=*/false);
+  auto want = src->named_buffers();
+  for (const auto& p : src->named_parameters()) want.insert(p.key(), p.value());
+  auto have = dst->named_buffers();
+  for (const auto& p : dst->named_parameters()) have.insert(p.key(), p.value());
+  ASSERT_EQ(want.size(), have.size());
+  for (const auto& item : want) {
+    ASSERT_TRUE(have.contains(item.key())) << item.key();
+    EXPECT_TRUE(torch::equal(have[item.key()], item.value())) << item.key();
+  }
+
+  // Option A has no projection shortcuts: the file's downsample tensors are unexpected.
+  EXPECT_EQ(smlab::cli::run({"import-weights", file, (dir / "a.ckpt").string(), "--model", "resnet20", "--classes",
+                             "10", "--input-shape", "3,32,32"}),
+            2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "a.ckpt"));
+  EXPECT_EQ(smlab::cli::run({"import-weights", file, ckpt}), 2);  // no --model
+}
