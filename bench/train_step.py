@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU training-step throughput: smlab (C++) vs Python PyTorch 2.11 eager, same model, batch and threads.
 
-Both sides run the same loop on one in-memory batch: zero_grad, forward, cross-entropy, backward,
+Each measurement is a fresh process on both sides. Both run the same loop on one in-memory batch: zero_grad, forward, cross-entropy, backward,
 SGD(lr 0.1, momentum 0.9) step. Runs alternate (smlab, python, smlab, ...) and the median of each
 side's steps/s is reported with the ratio smlab / python (target: >= 1.0).
 
@@ -111,6 +111,15 @@ def python_steps_per_s(factory, inputs, batch, steps, warmup):
     return steps / (time.perf_counter() - t0), sum(p.numel() for p in model.parameters())
 
 
+def python_subprocess_steps_per_s(name, batch, steps, warmup, threads):
+    """The peer in a fresh process, exactly like smlab's side (no warm allocator carried over)."""
+    out = subprocess.run([sys.executable, __file__, "--peer", name, "--batch", str(batch), "--steps", str(steps),
+                          "--warmup", str(warmup), "--threads", str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    j = json.loads(out.strip().splitlines()[-1])
+    return j["steps_per_s"], j["parameters"]
+
+
 def smlab_steps_per_s(binary, model, batch, steps, warmup, threads):
     out = subprocess.run([binary, "bench", "train-step", "--model", model, "--batch", str(batch), "--steps",
                           str(steps), "--warmup", str(warmup), "--threads", str(threads)],
@@ -134,12 +143,19 @@ def main():
     ap.add_argument("--smlab", default=os.environ.get("SMLAB_BIN", "build/smlab"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cases", default="resnet20,text_cnn")
     ap.add_argument("--out", default="")
+    ap.add_argument("--peer", default="", help=argparse.SUPPRESS)  # internal: run one Python measurement
+    ap.add_argument("--batch", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.peer:
+        _, batch, factory, inputs = CASES[args.peer]
+        sps, n = python_steps_per_s(factory, inputs, args.batch or batch, args.steps, args.warmup)
+        print(json.dumps({"steps_per_s": sps, "parameters": n}))
+        return
     rows = []
     for name in args.cases.split(","):
         model, batch, factory, inputs = CASES[name]
@@ -148,7 +164,7 @@ def main():
             for _ in range(args.repeats):
                 s, n_ours = smlab_steps_per_s(args.smlab, model, batch, args.steps, args.warmup, args.threads)
                 ours.append(s)
-                p, n_theirs = python_steps_per_s(factory, inputs, batch, args.steps, args.warmup)
+                p, n_theirs = python_subprocess_steps_per_s(name, batch, args.steps, args.warmup, args.threads)
                 theirs.append(p)
         except subprocess.CalledProcessError as e:
             print(f"{name}: smlab failed: {e.stderr.strip().splitlines()[-1] if e.stderr else e}", file=sys.stderr)
