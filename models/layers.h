@@ -100,6 +100,17 @@ inline void init_convs_kaiming_fan_out(torch::nn::Module& root) {
   init_batch_norms(root);
 }
 
+/// torchvision's classifier initialisation for VGG and MobileNetV2: Linear weights ~ N(0, std^2), biases 0.
+inline void init_linears_normal(torch::nn::Module& root, double std) {
+  torch::NoGradGuard g;
+  for (auto& m : root.modules(/*include_self=*/false)) {
+    if (auto* l = m->as<torch::nn::Linear>()) {
+      torch::nn::init::normal_(l->weight, 0.0, std);
+      torch::nn::init::zeros_(l->bias);
+    }
+  }
+}
+
 /// Checks that the data are C x H x W images and returns C.
 inline int64_t image_channels(const datasets::DatasetInfo& info, const std::string& model) {
   TORCH_CHECK(info.input_shape.size() == 3, model, " needs C x H x W images, got ", info.input_shape.size(),

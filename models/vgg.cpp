@@ -37,13 +37,7 @@ class VGGImpl : public Model {
     register_module("classifier", classifier_);
 
     layers::init_convs_kaiming_fan_out(*this);
-    torch::NoGradGuard g;
-    for (auto& m : modules(false)) {
-      if (auto* l = m->as<torch::nn::Linear>()) {
-        torch::nn::init::normal_(l->weight, 0.0, 0.01);
-        torch::nn::init::zeros_(l->bias);
-      }
-    }
+    layers::init_linears_normal(*this, 0.01);
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {

@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <filesystem>
 #include <string>
+#include <vector>
+
+extern char** environ;
 
 namespace smlab::testing {
 
@@ -25,5 +31,24 @@ inline std::filesystem::path temp_dir() {
 }
 
 inline std::string source_dir() { return SMLAB_SOURCE_DIR; }
+
+/// Starts build/smlab with `args` in a child process; returns its pid.
+inline pid_t spawn_smlab(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {std::string(SMLAB_BINARY_DIR) + "/smlab"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> c;
+  for (auto& a : argv) c.push_back(a.data());
+  c.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, c[0], nullptr, nullptr, c.data(), environ) != 0) return -1;
+  return pid;
+}
+
+/// Waits for `pid`; returns its exit status, or 128 + signal when a signal ended it.
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 }  // namespace smlab::testing

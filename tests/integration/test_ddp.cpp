@@ -1,8 +1,6 @@
 // Data parallel over c10d: 2 Gloo ranks on CPU reach the same weights as 1 process with the same
 // global batch (within 1e-5), with and without gradient accumulation (DDP's no_sync path).
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
 
 #include "core/atomic_file.h"
@@ -11,21 +9,11 @@
 #include "trainers/checkpoint.h"
 
 namespace fs = std::filesystem;
-extern char** environ;
 
 namespace {
 
 int run_smlab(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {std::string(SMLAB_BINARY_DIR) + "/smlab"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> c;
-  for (auto& a : argv) c.push_back(a.data());
-  c.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawn(&pid, c[0], nullptr, nullptr, c.data(), environ) != 0) return -1;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return smlab::testing::wait_exit(smlab::testing::spawn_smlab(args));
 }
 
 std::vector<torch::Tensor> final_weights(const fs::path& run, const smlab::config::Config& cfg) {

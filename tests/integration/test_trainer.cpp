@@ -18,7 +18,6 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-extern char** environ;
 
 namespace {
 
@@ -35,22 +34,8 @@ smlab::config::Config blobs(const fs::path& dir, const std::vector<std::string>&
   return smlab::config::load_string(kBlobs, "blobs.yaml", ov);
 }
 
-pid_t spawn(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {std::string(SMLAB_BINARY_DIR) + "/smlab"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> c;
-  for (auto& a : argv) c.push_back(a.data());
-  c.push_back(nullptr);
-  pid_t pid;
-  EXPECT_EQ(posix_spawn(&pid, c[0], nullptr, nullptr, c.data(), environ), 0);
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using smlab::testing::wait_exit;
+pid_t spawn(const std::vector<std::string>& args) { return smlab::testing::spawn_smlab(args); }
 
 std::vector<torch::Tensor> weights_of(const fs::path& run, const smlab::config::Config& cfg) {
   auto ds = smlab::datasets::build(cfg, smlab::datasets::Split::Train);
