@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
+#include "datasets/dataset.h"
+#include "models/model.h"
+#include "trainers/checkpoint.h"
+
 extern char** environ;
 
 namespace smlab::testing {
@@ -42,6 +47,16 @@ inline pid_t spawn_smlab(const std::vector<std::string>& args) {
   pid_t pid = -1;
   if (posix_spawn(&pid, c[0], nullptr, nullptr, c.data(), environ) != 0) return -1;
   return pid;
+}
+
+/// The parameters saved in `run`/checkpoints/last.pt, loaded into a model built from `cfg`.
+inline std::vector<torch::Tensor> final_weights(const std::filesystem::path& run, const smlab::config::Config& cfg) {
+  auto ds = smlab::datasets::build(cfg, smlab::datasets::Split::Train);
+  auto model = smlab::models::build(cfg, ds->info());
+  smlab::trainers::load_checkpoint(run / "checkpoints" / "last.pt", *model, nullptr, nullptr, false);
+  std::vector<torch::Tensor> out;
+  for (auto& p : model->parameters()) out.push_back(p.detach().clone());
+  return out;
 }
 
 /// Waits for `pid`; returns its exit status, or 128 + signal when a signal ended it.

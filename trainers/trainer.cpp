@@ -182,13 +182,10 @@ void TrainerImpl::setup() {
   lo.seed = seed;
   lo.workers = cfg_.get<int>("data.workers");
   lo.prefetch = cfg_.get<int>("data.prefetch");
-  datasets::LoaderOptions eo = lo;  // every rank evaluates the whole split (identical decisions)
   lo.rank = dist_env_.rank;
   lo.world = dist_env_.world;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
-  eo.shuffle = false;
-  eo.drop_last = false;
-  if (const auto eb = cfg_.get<int64_t>("data.eval_batch_size"); eb > 0) eo.batch_size = eb;
+  const datasets::LoaderOptions eo = eval_loader_options(cfg_);  // every rank evaluates the whole split
   val_loader_ = std::make_unique<datasets::Loader>(val_ds_, eo);
   test_loader_ = std::make_unique<datasets::Loader>(test_ds_, eo);
   // Model and optimisation.
@@ -545,11 +542,9 @@ TrainResult TrainerImpl::run() {
   const bool finished = summary["status"] != "interrupted" && summary["status"] != "nonfinite_loss";
   if (finished && fs::exists(best_path)) {
     // Test metrics of the selected (best) weights.
+    // best.pt holds the weights that were evaluated (EMA ones when enabled), so no swap here.
     load_checkpoint(best_path, *model_, nullptr, nullptr, /*restore_rng=*/false);
-    const bool had_ema = ema_decay_ > 0;
-    ema_decay_ = 0;  // best.pt already holds the weights that were evaluated
     json test = evaluate(*model_, *test_loader_, loss_fn_, device_, cfg_);
-    ema_decay_ = had_ema ? cfg_.get<double>("train.ema_decay") : 0;
     summary["test"] = test;
     json rec = {{"split", "test"}, {"epoch", st_.best_epoch}, {"step", st_.step}};
     for (auto& [k, v] : test.items()) rec[k] = v;
@@ -567,6 +562,18 @@ TrainResult TrainerImpl::run() {
 }
 
 }  // namespace
+
+datasets::LoaderOptions eval_loader_options(const config::Config& cfg) {
+  datasets::LoaderOptions o;
+  const auto eb = cfg.get<int64_t>("data.eval_batch_size");
+  o.batch_size = eb > 0 ? eb : cfg.get<int64_t>("data.batch_size");
+  o.shuffle = false;
+  o.drop_last = false;
+  o.seed = cfg.get<uint64_t>("experiment.seed");
+  o.workers = cfg.get<int>("data.workers");
+  o.prefetch = cfg.get<int>("data.prefetch");
+  return o;
+}
 
 json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss_fn, const c10::Device& device,
               const config::Config& cfg) {

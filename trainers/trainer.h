@@ -51,6 +51,9 @@ struct TrainResult {
 /// Trains `cfg` (or resumes the run in options.run_dir). Throws UserError for bad input.
 TrainResult train(const config::Config& cfg, const TrainOptions& options = {});
 
+/// Loader options for evaluation: data.eval_batch_size (or data.batch_size), in order, unsharded.
+datasets::LoaderOptions eval_loader_options(const config::Config& cfg);
+
 /// Evaluates `model` on every batch of `loader`: {"loss", "top1", ...} for the data's task.
 nlohmann::json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss, const c10::Device& device,
                         const config::Config& cfg);

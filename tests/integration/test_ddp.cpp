@@ -16,15 +16,6 @@ int run_smlab(const std::vector<std::string>& args) {
   return smlab::testing::wait_exit(smlab::testing::spawn_smlab(args));
 }
 
-std::vector<torch::Tensor> final_weights(const fs::path& run, const smlab::config::Config& cfg) {
-  auto ds = smlab::datasets::build(cfg, smlab::datasets::Split::Train);
-  auto model = smlab::models::build(cfg, ds->info());
-  smlab::trainers::load_checkpoint(run / "checkpoints" / "last.pt", *model, nullptr, nullptr, false);
-  std::vector<torch::Tensor> out;
-  for (auto& p : model->parameters()) out.push_back(p.detach().clone());
-  return out;
-}
-
 void expect_same_training(const std::string& extra) {
   const auto dir = smlab::testing::temp_dir();
   // 600 samples, global batch 64: both ranks always get equal shares, so the averaged gradient
@@ -40,7 +31,7 @@ void expect_same_training(const std::string& extra) {
   ASSERT_EQ(run_smlab({"train", (dir / "ddp.yaml").string(), "--run-dir", (dir / "one").string()}), 0);
   ASSERT_EQ(run_smlab({"train", (dir / "ddp.yaml").string(), "--run-dir", (dir / "two").string(), "--nproc", "2"}), 0);
   const auto cfg = smlab::config::load(dir / "ddp.yaml");
-  const auto a = final_weights(dir / "one", cfg), b = final_weights(dir / "two", cfg);
+  const auto a = smlab::testing::final_weights(dir / "one", cfg), b = smlab::testing::final_weights(dir / "two", cfg);
   const auto s1 = nlohmann::json::parse(smlab::read_file(dir / "one" / "summary.json"));
   const auto s2 = nlohmann::json::parse(smlab::read_file(dir / "two" / "summary.json"));
   EXPECT_EQ(s1["world_size"], 1);

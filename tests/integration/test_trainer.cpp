@@ -37,15 +37,6 @@ smlab::config::Config blobs(const fs::path& dir, const std::vector<std::string>&
 using smlab::testing::wait_exit;
 pid_t spawn(const std::vector<std::string>& args) { return smlab::testing::spawn_smlab(args); }
 
-std::vector<torch::Tensor> weights_of(const fs::path& run, const smlab::config::Config& cfg) {
-  auto ds = smlab::datasets::build(cfg, smlab::datasets::Split::Train);
-  auto model = smlab::models::build(cfg, ds->info());
-  smlab::trainers::load_checkpoint(run / "checkpoints" / "last.pt", *model, nullptr, nullptr, false);
-  std::vector<torch::Tensor> out;
-  for (auto& p : model->parameters()) out.push_back(p.detach().clone());
-  return out;
-}
-
 }  // namespace
 
 TEST(Trainer, LearnsBlobsAndWritesACompleteRunFolder) {
@@ -117,7 +108,7 @@ TEST(Trainer, ResumeAfterSigkillIsBitIdentical) {
   ASSERT_EQ(wait_exit(spawn({"train", "--resume", killed.string()})), 0);
   const auto resumed = json::parse(smlab::read_file(killed / "summary.json"));
   EXPECT_EQ(resumed["status"], "completed");
-  const auto a = weights_of(full, cfg), b = weights_of(killed, cfg);
+  const auto a = smlab::testing::final_weights(full, cfg), b = smlab::testing::final_weights(killed, cfg);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i << " differs";
   const auto full_summary = json::parse(smlab::read_file(full / "summary.json"));

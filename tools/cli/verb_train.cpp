@@ -139,12 +139,7 @@ Verb eval_verb() {
             auto model = models::build(cfg, ds->info());
             trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
             model->to(device);
-            datasets::LoaderOptions lo;
-            lo.batch_size = cfg.get<int64_t>("data.eval_batch_size") > 0 ? cfg.get<int64_t>("data.eval_batch_size")
-                                                                          : cfg.get<int64_t>("data.batch_size");
-            lo.shuffle = false;
-            lo.workers = cfg.get<int>("data.workers");
-            datasets::Loader loader(ds, lo);
+            datasets::Loader loader(ds, trainers::eval_loader_options(cfg));
             auto loss = trainers::loss_registry().get(cfg.name_of("loss")).make(cfg);
             auto m = trainers::evaluate(*model, loader, loss, device, cfg);
             m["split"] = split_name;
