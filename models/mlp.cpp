@@ -42,6 +42,7 @@ void register_mlp() {
                                                             output_width(info), cfg.get<double>("model.dropout"),
                                                             cfg.get<bool>("model.batch_norm"));
                          }});
+  set_input_kind("mlp", InputKind::Features);
 }
 
 }  // namespace smlab::models

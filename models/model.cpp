@@ -1,5 +1,9 @@
 #include "models/model.h"
 
+#include <torch/torch.h>
+
+#include <map>
+
 namespace smlab::models {
 
 ComponentRegistry<ModelFactory>& registry() {
@@ -19,6 +23,62 @@ int64_t parameter_count(const torch::nn::Module& m) {
 
 int64_t output_width(const datasets::DatasetInfo& info) {
   return info.task == datasets::Task::Classification ? info.num_classes : info.output_dim;
+}
+
+namespace {
+std::map<std::string, InputKind>& input_kinds() {
+  static std::map<std::string, InputKind> m;
+  return m;
+}
+}  // namespace
+
+void set_input_kind(const std::string& model, InputKind kind) { input_kinds()[model] = kind; }
+
+InputKind input_kind(const std::string& model) {
+  registry().get(model);  // unknown names fail with the registry's did-you-mean error
+  const auto it = input_kinds().find(model);
+  return it == input_kinds().end() ? InputKind::Image : it->second;
+}
+
+std::string input_kind_name(InputKind kind) {
+  switch (kind) {
+    case InputKind::Image: return "image";
+    case InputKind::Video: return "video";
+    case InputKind::Tokens: return "tokens";
+    case InputKind::Features: return "features";
+    case InputKind::Series: return "series";
+  }
+  return "?";
+}
+
+datasets::DatasetInfo example_info(InputKind kind, int64_t outputs) {
+  datasets::DatasetInfo info;
+  info.task = datasets::Task::Classification;
+  info.num_classes = outputs;
+  switch (kind) {
+    case InputKind::Image: info.input_shape = {3, 32, 32}; break;
+    case InputKind::Video: info.input_shape = {3, 8, 32, 32}; break;
+    case InputKind::Tokens:
+      info.input_shape = {16};
+      info.vocab_size = 100;
+      break;
+    case InputKind::Features: info.input_shape = {16}; break;
+    case InputKind::Series:
+      info.task = datasets::Task::Regression;
+      info.num_classes = 0;
+      info.output_dim = outputs;
+      info.input_shape = {24, 1};
+      break;
+  }
+  for (int64_t c = 0; c < info.num_classes; ++c) info.class_names.push_back("class" + std::to_string(c));
+  return info;
+}
+
+torch::Tensor example_input(const datasets::DatasetInfo& info, int64_t batch) {
+  std::vector<int64_t> shape{batch};
+  shape.insert(shape.end(), info.input_shape.begin(), info.input_shape.end());
+  if (info.vocab_size > 0) return torch::randint(1, info.vocab_size, shape, torch::kLong);
+  return torch::randn(shape);
 }
 
 void register_mlp();

@@ -37,4 +37,26 @@ int64_t parameter_count(const torch::nn::Module& m);
 /// Output width for a dataset: classes for classification, output_dim for regression.
 int64_t output_width(const datasets::DatasetInfo& info);
 
+/// What a registered model consumes. Models declare it when they register (the default is
+/// Image); the zoo tests and the exporter make example inputs from it.
+enum class InputKind {
+  Image,     ///< float [B, C, H, W]
+  Video,     ///< float [B, C, T, H, W]
+  Tokens,    ///< int64 token ids [B, L] (0 = padding)
+  Features,  ///< float [B, F] (tabular)
+  Series,    ///< float [B, T, F] (forecasting; a regression task)
+};
+void set_input_kind(const std::string& model, InputKind kind);
+InputKind input_kind(const std::string& model);
+std::string input_kind_name(InputKind kind);
+
+/// A small DatasetInfo of the given kind with `outputs` classes (or regression targets for
+/// Series): 3x32x32 images, 3x8x32x32 clips, 16 tokens over a vocabulary of 100, 16 features,
+/// or 24 steps of 1 feature.
+datasets::DatasetInfo example_info(InputKind kind, int64_t outputs);
+
+/// A random batch that fits `info`: token ids in [1, vocab) when info.vocab_size > 0, else
+/// standard-normal floats of shape [batch, info.input_shape...].
+torch::Tensor example_input(const datasets::DatasetInfo& info, int64_t batch);
+
 }  // namespace smlab::models

@@ -62,6 +62,7 @@ void register_text_cnn() {
                                                          cfg.get<int64_t>("model.filters"), cfg.get<double>("model.dropout"),
                                                          output_width(info));
                   }});
+  set_input_kind("text_cnn", InputKind::Tokens);
 }
 
 }  // namespace smlab::models

@@ -34,8 +34,7 @@ smlab::models::ModelPtr build(const std::string& name, const smlab::datasets::Da
 
 }  // namespace
 
-// Every registered model, on a tiny input of its kind: token ids for text models, 3x32x32 images
-// otherwise (tabular models flatten them).
+// Every registered model, on a tiny input of the kind it declares (models::input_kind).
 TEST(Zoo, EveryRegisteredModelTrainsOnTinyInputs) {
   smlab::register_all();
   torch::manual_seed(0);
@@ -45,16 +44,17 @@ TEST(Zoo, EveryRegisteredModelTrainsOnTinyInputs) {
   for (const auto& name : names) {
     SCOPED_TRACE(name);
     const auto t0 = std::chrono::steady_clock::now();
-    const bool text = name.find("text") != std::string::npos || name.find("lstm") != std::string::npos;
-    auto info = image_info(classes, text ? std::vector<int64_t>{16} : std::vector<int64_t>{3, 32, 32});
-    if (text) info.vocab_size = 100;
+    const auto info = smlab::models::example_info(smlab::models::input_kind(name), classes);
     auto net = build(name, info);
-    auto x = text ? torch::randint(1, 100, {batch, 16}, torch::kLong) : torch::randn({batch, 3, 32, 32});
+    auto x = smlab::models::example_input(info, batch);
     net->train();
     auto y = net->forward(x);
     ASSERT_EQ(y.sizes().vec(), (std::vector<int64_t>{batch, classes}));
     ASSERT_TRUE(torch::isfinite(y).all().item<bool>()) << "non-finite train-mode output";
-    torch::nn::functional::cross_entropy(y, torch::tensor({1, 5}, torch::kLong)).backward();
+    if (info.task == smlab::datasets::Task::Classification)
+      torch::nn::functional::cross_entropy(y, torch::tensor({1, 5}, torch::kLong)).backward();
+    else
+      torch::nn::functional::mse_loss(y, torch::zeros_like(y)).backward();
     int64_t checked = 0;
     for (const auto& p : net->named_parameters()) {
       if (!p.value().requires_grad()) continue;
