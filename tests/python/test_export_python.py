@@ -64,7 +64,8 @@ def main():
                 try:
                     import torchvision
                     ref = torchvision.models.resnet18(num_classes=5).state_dict()
-                    ours = m.state_dict()
+                    # smlab_pixel_scale/shift are the artifact's own preprocessing buffers.
+                    ours = {k: v for k, v in m.state_dict().items() if not k.startswith("smlab_")}
                     if set(ref) != set(ours):
                         failures.append(f"resnet18: state_dict keys differ from torchvision: {sorted(set(ref) ^ set(ours))[:5]}")
                     else:
