@@ -67,7 +67,11 @@ std::vector<Section> make_sections() {
                    "mixed precision autocast; fp16 adds a dynamic loss scaler (CUDA only)")
            .boolean("channels_last", false, "channels_last memory format for 4-D (CNN) inputs and weights")
            .number("ema_decay", 0.0, "exponential moving average of weights, evaluated and saved when > 0", 0.0, 0.99999)
-           .integer("eval_every", 1, "evaluate on the validation split every N epochs", 1)
+           .integer("eval_every", 1, "evaluate on the validation split every N epochs (0 = only at the end)", 0)
+           .integer("eval_every_steps", 0,
+                    "also evaluate every N optimizer steps, mid-epoch included (0 = off); best checkpoint and early "
+                    "stopping count these evaluations too",
+                    0)
            .integer("log_every", 20, "write train metrics every N optimizer steps", 1)
            .integer("checkpoint_every", 0, "also checkpoint every N optimizer steps (0 = at each epoch end only)", 0)
            .integer("early_stop_patience", 0, "stop after N evaluations without improvement (0 = off)", 0)
