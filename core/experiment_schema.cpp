@@ -28,7 +28,10 @@ std::vector<Section> make_sections() {
                    .choice("device", "auto", device_choices(),
                            "auto (cuda when a GPU is present, else cpu), cpu, cuda or cuda:N")
                    .integer("threads", 0, "intra-op CPU threads (0 = LibTorch's default)", 0, 1024)
-                   .boolean("deterministic", true, "use deterministic algorithms (bit-identical reruns on CPU)"),
+                   .boolean("deterministic", true, "use deterministic algorithms (bit-identical reruns on CPU)")
+                   .boolean("fill_uninitialized", false,
+                            "with deterministic: fill every new uninitialised tensor with NaN (LibTorch's check "
+                            "that no kernel reads uninitialised memory; costs about 5% of a CPU CNN step)"),
                ""});
   s.push_back({"model", "The network. `name` picks a registered model; its parameters follow.",
                Schema().add(registry_name("model", "mlp", "registered model name")), "model"});

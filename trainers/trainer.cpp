@@ -164,6 +164,9 @@ void TrainerImpl::setup() {
   torch::manual_seed(seed);
   if (const int threads = cfg_.get<int>("experiment.threads"); threads > 0) torch::set_num_threads(threads);
   at::globalContext().setDeterministicAlgorithms(cfg_.get<bool>("experiment.deterministic"), /*warn_only=*/true);
+  // LibTorch fills every at::empty() with NaN under deterministic algorithms unless told not to; the
+  // kernels write their outputs in full, so this only costs time (a fill per activation) by default.
+  at::globalContext().setDeterministicFillUninitializedMemory(cfg_.get<bool>("experiment.fill_uninitialized"));
   device_ = resolve_device(cfg_.get<std::string>("experiment.device"));
   dist_env_ = dist_env_from_environment();
   main_ = dist_env_.is_main();
