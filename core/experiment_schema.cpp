@@ -69,6 +69,9 @@ std::vector<Section> make_sections() {
            .choice("amp", "none", {"none", "bf16", "fp16"},
                    "mixed precision autocast; fp16 adds a dynamic loss scaler (CUDA only)")
            .boolean("channels_last", false, "channels_last memory format for 4-D (CNN) inputs and weights")
+           .boolean("cuda_graphs", false,
+                    "capture forward + backward + optimizer step in a CUDA graph and replay it (CUDA only; needs "
+                    "static shapes: data.drop_last true, grad_accum 1, one process, amp none or bf16, sgd or adamw)")
            .number("ema_decay", 0.0, "exponential moving average of weights, evaluated and saved when > 0", 0.0, 0.99999)
            .integer("eval_every", 1, "evaluate on the validation split every N epochs (0 = only at the end)", 0)
            .integer("eval_every_steps", 0,

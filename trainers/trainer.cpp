@@ -17,6 +17,7 @@
 #include "core/text.h"
 #include "datasets/augment.h"
 #include "trainers/checkpoint.h"
+#include "trainers/cuda_graph.h"
 #include "trainers/distributed.h"
 #include "trainers/metrics.h"
 
@@ -138,6 +139,7 @@ class TrainerImpl : public Trainer {
   models::ModelPtr model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<LRSchedule> schedule_;
+  std::unique_ptr<GraphedStep> graph_;  // train.cuda_graphs: the captured training step
   LossFn loss_fn_;
   std::vector<std::string> aug_train_;
   TrainState st_;
@@ -177,6 +179,9 @@ void TrainerImpl::setup() {
   amp_ = cfg_.get<std::string>("train.amp");
   if (amp_ == "fp16" && !device_.is_cuda()) {
     throw UserError("train.amp=fp16 needs a CUDA device (the loss scaler is CUDA-only); on CPU use train.amp=bf16");
+  }
+  if (cfg_.get<bool>("train.cuda_graphs")) {
+    if (const std::string why = cuda_graph_refusal(cfg_, device_, dist_env_.world); !why.empty()) throw UserError(why);
   }
   // Data.
   train_ds_ = datasets::build(cfg_, datasets::Split::Train);
@@ -252,6 +257,15 @@ void TrainerImpl::setup() {
   if (main_ && cfg_.get<bool>("train.tensorboard")) tb_ = std::make_unique<TensorBoardWriter>(run_->tensorboard());
   if (dist_) ddp_ = std::make_unique<DataParallel>(*model_, *dist_);  // after resume: rank 0's weights win
   window_loss_ = torch::zeros({}, torch::TensorOptions().device(device_).dtype(torch::kDouble));
+  if (cfg_.get<bool>("train.cuda_graphs")) {
+    graph_ = std::make_unique<GraphedStep>(
+        *optimizer_,
+        [this](const torch::Tensor& x, const torch::Tensor& y) {
+          AutocastScope autocast(device_, amp_);
+          return loss_fn_(model_->forward(x), y);
+        },
+        grad_clip_, device_);
+  }
 }
 
 std::vector<torch::Tensor> TrainerImpl::state_tensors() {
@@ -328,14 +342,14 @@ bool TrainerImpl::optimizer_step() {
       if (p.grad().defined()) grads.push_back(p.grad());
     auto found_inf = torch::zeros({1}, torch::TensorOptions().device(device_).dtype(torch::kFloat));
     at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, extras_.scaler_scale.reciprocal());
-    if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(params, grad_clip_);
+    if (grad_clip_ > 0) clip_grad_norm(params, grad_clip_);
     const bool skip = found_inf.item<float>() > 0;
     if (!skip) optimizer_->step();
     at::_amp_update_scale_(extras_.scaler_scale, extras_.scaler_growth, found_inf, 2.0, 0.5, 2000);
     optimizer_->zero_grad(true);
     if (skip) return false;
   } else {
-    if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(params, grad_clip_);
+    if (grad_clip_ > 0) clip_grad_norm(params, grad_clip_);
     optimizer_->step();
     optimizer_->zero_grad(true);
   }
@@ -362,17 +376,21 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     if (channels_last_ && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     // All-reduce only on the micro-batch that completes an optimizer step (DDP's no_sync otherwise).
     const bool sync = (micro + 1) % grad_accum_ == 0 || train_loader_->position() == bpe;
-    if (ddp_) ddp_->before_forward(sync);
     torch::Tensor loss;
-    {
-      AutocastScope autocast(device_, amp_);
-      auto out = model_->forward(x);
-      loss = loss_fn_(out, y);
+    if (graph_) {
+      loss = graph_->step(x, y);  // forward, backward, clipping and the optimizer update (grad_accum is 1)
+    } else {
+      if (ddp_) ddp_->before_forward(sync);
+      {
+        AutocastScope autocast(device_, amp_);
+        auto out = model_->forward(x);
+        loss = loss_fn_(out, y);
+      }
+      if (ddp_) ddp_->after_forward(sync);
+      auto scaled = loss / static_cast<double>(grad_accum_);
+      if (amp_ == "fp16") scaled = scaled * extras_.scaler_scale;
+      scaled.backward();
     }
-    if (ddp_) ddp_->after_forward(sync);
-    auto scaled = loss / static_cast<double>(grad_accum_);
-    if (amp_ == "fp16") scaled = scaled * extras_.scaler_scale;
-    scaled.backward();
     window_loss_ += loss.detach().to(torch::kDouble);
     ++window_count_;
     st_.samples += x.size(0);
@@ -380,7 +398,8 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     const bool epoch_end = train_loader_->position() == bpe;
     if (micro % grad_accum_ != 0 && !epoch_end) continue;
     micro = 0;
-    optimizer_step();
+    if (graph_) update_ema();
+    else optimizer_step();
     ++st_.step;
     st_.batch = train_loader_->position();
     set_lr(*optimizer_, schedule_->lr_at(st_.step));

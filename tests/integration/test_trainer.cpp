@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "test_util.h"
 #include "trainers/checkpoint.h"
+#include "trainers/cuda_graph.h"
 #include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -318,4 +319,37 @@ TEST(Trainer, MaxStepsMidEpochEndsWithAnEvaluation) {
                                       {result.run_dir, /*resume=*/true, {}});
   EXPECT_EQ(again.summary["steps"], 25);
   EXPECT_EQ(val_records(result.run_dir).size(), 4u);
+}
+
+TEST(Trainer, CudaGraphsAreRefusedOnCpuNamingTheKey) {
+  const auto dir = smlab::testing::temp_dir();
+  try {
+    smlab::trainers::train(blobs(dir, {"train.cuda_graphs=true", "data.drop_last=true"}));
+    FAIL() << "train.cuda_graphs on CPU was accepted";
+  } catch (const smlab::UserError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("train.cuda_graphs"), std::string::npos) << what;
+    EXPECT_NE(what.find("needs a CUDA device"), std::string::npos) << what;
+    EXPECT_NE(what.find("cpu"), std::string::npos) << what;
+  }
+  EXPECT_TRUE(fs::is_empty(dir)) << "nothing is written before the refusal";
+}
+
+TEST(Trainer, CudaGraphConstraintsAreStatedPlainly) {
+  // The refusal reasons, checked in order, on a (pretend) CUDA device: no GPU is needed to ask.
+  const auto dir = smlab::testing::temp_dir();
+  const c10::Device gpu(c10::kCUDA, 0);
+  auto why = [&](std::vector<std::string> ov) {
+    ov.push_back("train.cuda_graphs=true");
+    return smlab::trainers::cuda_graph_refusal(blobs(dir, ov), gpu, 1);
+  };
+  if (!smlab::trainers::cuda_graphs_compiled()) GTEST_SKIP() << "built without CUDA";
+  EXPECT_EQ(why({"data.drop_last=true"}), "");
+  EXPECT_NE(why({}).find("data.drop_last=true"), std::string::npos);
+  EXPECT_NE(why({"data.drop_last=true", "train.grad_accum=2"}).find("train.grad_accum=1"), std::string::npos);
+  EXPECT_NE(why({"data.drop_last=true", "train.amp=fp16"}).find("fp16"), std::string::npos);
+  EXPECT_NE(smlab::trainers::cuda_graph_refusal(blobs(dir, {"train.cuda_graphs=true", "data.drop_last=true"}), gpu, 2)
+                .find("single-process"),
+            std::string::npos);
+  EXPECT_EQ(why({"data.drop_last=true", "optim.name=adamw"}), "");
 }
