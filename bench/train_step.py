@@ -3,7 +3,9 @@
 
 Each measurement is a fresh process on both sides. Both run the same loop on one in-memory batch: zero_grad, forward, cross-entropy, backward,
 SGD(lr 0.1, momentum 0.9) step. Runs alternate (smlab, python, smlab, ...) and the median of each
-side's steps/s is reported with the ratio smlab / python (target: >= 1.0).
+side's steps/s is reported with the ratio smlab / python (target: >= 1.0). Each process also reports
+the median time of a single step and its CPU seconds per step (all threads): on a shared machine
+these are less disturbed by other processes than the loop's wall time, and are reported alongside.
 
   .venv/bin/python bench/train_step.py --threads 2 --out bench/results/<date>-cpu-train-step.md
 
@@ -105,10 +107,18 @@ def python_steps_per_s(factory, inputs, batch, steps, warmup):
 
     for _ in range(warmup):
         step()
-    t0 = time.perf_counter()
+    times = []
+    cpu0 = time.process_time()
+    t0 = ti = time.perf_counter()
     for _ in range(steps):
         step()
-    return steps / (time.perf_counter() - t0), sum(p.numel() for p in model.parameters())
+        now = time.perf_counter()
+        times.append(now - ti)
+        ti = now
+    sec = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    return {"steps_per_s": steps / sec, "median_step_s": statistics.median(times), "cpu_s_per_step": cpu / steps,
+            "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def python_subprocess_steps_per_s(name, batch, steps, warmup, threads):
@@ -116,16 +126,14 @@ def python_subprocess_steps_per_s(name, batch, steps, warmup, threads):
     out = subprocess.run([sys.executable, __file__, "--peer", name, "--batch", str(batch), "--steps", str(steps),
                           "--warmup", str(warmup), "--threads", str(threads)],
                          check=True, capture_output=True, text=True).stdout
-    j = json.loads(out.strip().splitlines()[-1])
-    return j["steps_per_s"], j["parameters"]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def smlab_steps_per_s(binary, model, batch, steps, warmup, threads):
     out = subprocess.run([binary, "bench", "train-step", "--model", model, "--batch", str(batch), "--steps",
                           str(steps), "--warmup", str(warmup), "--threads", str(threads)],
                          check=True, capture_output=True, text=True).stdout
-    j = json.loads(out.strip().splitlines()[-1])
-    return j["steps_per_s"], j["parameters"]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def cpu_model():
@@ -142,9 +150,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smlab", default=os.environ.get("SMLAB_BIN", "build/smlab"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cases", default="resnet20,text_cnn")
     ap.add_argument("--out", default="")
     ap.add_argument("--peer", default="", help=argparse.SUPPRESS)  # internal: run one Python measurement
@@ -153,42 +161,60 @@ def main():
     torch.set_num_threads(args.threads)
     if args.peer:
         _, batch, factory, inputs = CASES[args.peer]
-        sps, n = python_steps_per_s(factory, inputs, args.batch or batch, args.steps, args.warmup)
-        print(json.dumps({"steps_per_s": sps, "parameters": n}))
+        print(json.dumps(python_steps_per_s(factory, inputs, args.batch or batch, args.steps, args.warmup)))
         return
     rows = []
+    keys = ("steps_per_s", "median_step_s", "cpu_s_per_step")
     for name in args.cases.split(","):
         model, batch, factory, inputs = CASES[name]
         ours, theirs = [], []
         try:
             for _ in range(args.repeats):
-                s, n_ours = smlab_steps_per_s(args.smlab, model, batch, args.steps, args.warmup, args.threads)
-                ours.append(s)
-                p, n_theirs = python_subprocess_steps_per_s(name, batch, args.steps, args.warmup, args.threads)
-                theirs.append(p)
+                ours.append(smlab_steps_per_s(args.smlab, model, batch, args.steps, args.warmup, args.threads))
+                theirs.append(python_subprocess_steps_per_s(name, batch, args.steps, args.warmup, args.threads))
         except subprocess.CalledProcessError as e:
             print(f"{name}: smlab failed: {e.stderr.strip().splitlines()[-1] if e.stderr else e}", file=sys.stderr)
-            rows.append((name, batch, None, None, None, "smlab bench failed (model not registered?)"))
+            rows.append((name, batch, None, None, "smlab bench failed (model not registered?)"))
             continue
+        n_ours, n_theirs = ours[0]["parameters"], theirs[0]["parameters"]
         note = "" if n_ours == n_theirs else f"parameter counts differ: smlab {n_ours}, python {n_theirs}"
-        a, b = statistics.median(ours), statistics.median(theirs)
-        rows.append((name, batch, a, b, a / b, note))
-        print(f"{name} batch {batch}: smlab {a:.2f} steps/s, python {b:.2f} steps/s, ratio {a / b:.3f} {note}")
+        a = {k: statistics.median(r[k] for r in ours) for k in keys}
+        b = {k: statistics.median(r[k] for r in theirs) for k in keys}
+        runs = {"smlab": [round(r["steps_per_s"], 3) for r in ours], "python": [round(r["steps_per_s"], 3) for r in theirs]}
+        rows.append((name, batch, a, b, note, runs))
+        print(f"{name} batch {batch}: smlab {a['steps_per_s']:.2f} steps/s, python {b['steps_per_s']:.2f} steps/s, "
+              f"ratio {a['steps_per_s'] / b['steps_per_s']:.3f}; median step {a['median_step_s'] * 1e3:.1f} vs "
+              f"{b['median_step_s'] * 1e3:.1f} ms (ratio {b['median_step_s'] / a['median_step_s']:.3f}); CPU/step "
+              f"{a['cpu_s_per_step']:.3f} vs {b['cpu_s_per_step']:.3f} s (ratio {b['cpu_s_per_step'] / a['cpu_s_per_step']:.3f}) "
+              f"{note} runs {runs}", flush=True)
     if args.out:
         lines = [f"# CPU training-step throughput: smlab vs Python PyTorch {torch.__version__} eager", "",
                  f"- date: {datetime.date.today()}", f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs",
                  f"- threads: {args.threads} intra-op on both sides; {args.steps} timed steps after {args.warmup} "
-                 f"warmup, median of {args.repeats} alternating runs",
-                 f"- command: `.venv/bin/python bench/train_step.py --threads {args.threads} --out {args.out}`", "",
-                 "| model | batch | smlab steps/s | python steps/s | ratio (target >= 1.0) | note |",
-                 "|---|---|---|---|---|---|"]
-        for name, batch, a, b, r, note in rows:
-            fmt = lambda v: "-" if v is None else f"{v:.2f}"
-            lines.append(f"| {name} | {batch} | {fmt(a)} | {fmt(b)} | {'-' if r is None else f'{r:.3f}'} | {note} |")
+                 f"warmup, median of {args.repeats} alternating runs, each a fresh process",
+                 f"- command: `.venv/bin/python bench/train_step.py --threads {args.threads} --steps {args.steps} "
+                 f"--repeats {args.repeats} --out {args.out}`", "",
+                 "Ratios are smlab / python for throughput (python time / smlab time for the per-step columns); "
+                 ">= 1.0 means smlab is no slower.", "",
+                 "| model | batch | smlab steps/s | python steps/s | ratio (target >= 1.0) | median step smlab / python (ms) | ratio | CPU s/step smlab / python | ratio | note |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+        for row in rows:
+            name, batch, a, b, note = row[:5]
+            if a is None:
+                lines.append(f"| {name} | {batch} | - | - | - | - | - | - | - | {note} |")
+                continue
+            lines.append(
+                f"| {name} | {batch} | {a['steps_per_s']:.2f} | {b['steps_per_s']:.2f} | "
+                f"{a['steps_per_s'] / b['steps_per_s']:.3f} | {a['median_step_s'] * 1e3:.1f} / {b['median_step_s'] * 1e3:.1f} | "
+                f"{b['median_step_s'] / a['median_step_s']:.3f} | {a['cpu_s_per_step']:.3f} / {b['cpu_s_per_step']:.3f} | "
+                f"{b['cpu_s_per_step'] / a['cpu_s_per_step']:.3f} | {note} |")
+        lines += ["", "Steps/s of every run, in order (smlab and python alternate):", ""]
+        for row in rows:
+            if row[2] is not None:
+                lines.append(f"- {row[0]}: smlab {row[5]['smlab']}, python {row[5]['python']}")
         with open(args.out + ".tmp", "w") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(args.out + ".tmp", args.out)
-
 
 if __name__ == "__main__":
     main()

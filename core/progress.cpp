@@ -79,4 +79,13 @@ void Progress::finish(const std::string& closing) {
   std::fflush(stderr);
 }
 
+void Progress::note(const std::string& line) {
+  if (mode_ == Mode::None) return;
+  if (drawn_) std::fprintf(stderr, "\r\033[K");
+  std::fprintf(stderr, "%s\n", line.c_str());
+  drawn_ = false;
+  last_draw_ = {};  // redraw the bar at the next update
+  std::fflush(stderr);
+}
+
 }  // namespace smlab

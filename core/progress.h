@@ -17,6 +17,8 @@ class Progress {
   void update(int64_t done, int64_t samples, const std::map<std::string, double>& values);
   /// Ends the bar (newline) and prints a closing line.
   void finish(const std::string& closing = "");
+  /// Prints a line between updates (e.g. a mid-epoch evaluation); the bar is redrawn below it.
+  void note(const std::string& line);
 
   /// "1.23k", "45.6", ... for throughput displays.
   static std::string human(double v);

@@ -49,11 +49,12 @@ inline pid_t spawn_smlab(const std::vector<std::string>& args) {
   return pid;
 }
 
-/// The parameters saved in `run`/checkpoints/last.pt, loaded into a model built from `cfg`.
-inline std::vector<torch::Tensor> final_weights(const std::filesystem::path& run, const smlab::config::Config& cfg) {
+/// The parameters saved in `run`/checkpoints/<checkpoint> (last.pt), loaded into a model built from `cfg`.
+inline std::vector<torch::Tensor> final_weights(const std::filesystem::path& run, const smlab::config::Config& cfg,
+                                                const std::string& checkpoint = "last.pt") {
   auto ds = smlab::datasets::build(cfg, smlab::datasets::Split::Train);
   auto model = smlab::models::build(cfg, ds->info());
-  smlab::trainers::load_checkpoint(run / "checkpoints" / "last.pt", *model, nullptr, nullptr, false);
+  smlab::trainers::load_checkpoint(run / "checkpoints" / checkpoint, *model, nullptr, nullptr, false);
   std::vector<torch::Tensor> out;
   for (auto& p : model->parameters()) out.push_back(p.detach().clone());
   return out;

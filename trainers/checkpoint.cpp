@@ -11,7 +11,8 @@ namespace smlab::trainers {
 
 nlohmann::json TrainState::to_json() const {
   return {{"epoch", epoch},           {"batch", batch},       {"step", step},           {"samples", samples},
-          {"best", best},             {"has_best", has_best}, {"best_epoch", best_epoch}, {"bad_evals", bad_evals},
+          {"best", best},             {"has_best", has_best}, {"best_epoch", best_epoch}, {"best_step", best_step},
+          {"last_eval_step", last_eval_step}, {"bad_evals", bad_evals},
           {"loss_sum", loss_sum},     {"loss_count", loss_count}, {"elapsed", elapsed}};
 }
 
@@ -24,6 +25,8 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.best = j.at("best");
   s.has_best = j.at("has_best");
   s.best_epoch = j.at("best_epoch");
+  s.best_step = j.value("best_step", int64_t{-1});  // absent in checkpoints written before step-based evaluation
+  s.last_eval_step = j.value("last_eval_step", int64_t{-1});
   s.bad_evals = j.at("bad_evals");
   s.loss_sum = j.at("loss_sum");
   s.loss_count = j.at("loss_count");

@@ -19,7 +19,9 @@ struct TrainState {
   int64_t samples = 0;       ///< training samples processed
   double best = 0;           ///< best value of the selection metric so far
   bool has_best = false;
-  int64_t best_epoch = -1;
+  int64_t best_epoch = -1;   ///< completed epochs when the best evaluation ran
+  int64_t best_step = -1;    ///< optimizer step of the best evaluation
+  int64_t last_eval_step = -1;  ///< optimizer step of the latest evaluation (no second one at the same step)
   int64_t bad_evals = 0;     ///< evaluations since the last improvement (early stopping)
   double loss_sum = 0;       ///< running train-loss sum of the current logging window
   int64_t loss_count = 0;

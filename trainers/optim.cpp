@@ -51,6 +51,19 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads, norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return torch::zeros({});
+  for (const auto& g : grads) norms.push_back(g.norm(2));
+  auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  auto coef = torch::clamp(max_norm / (total + 1e-6), std::nullopt, 1.0);
+  for (auto& g : grads) g.mul_(coef);
+  return total;
+}
+
 LRSchedule::LRSchedule(const config::Config& cfg, double base_lr, ScheduleContext ctx)
     : base_lr_(base_lr), ctx_(ctx), schedule_(scheduler_registry().get(cfg.name_of("sched")).make(cfg, ctx)) {}
 

@@ -22,6 +22,12 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(torch::nn::Module& mode
 /// Sets the learning rate of every parameter group.
 void set_lr(torch::optim::Optimizer& opt, double lr);
 
+/// Scales the gradients of `params` so that their global L2 norm is at most max_norm; returns the
+/// norm before clipping as a device scalar. The arithmetic of torch::nn::utils::clip_grad_norm_
+/// (norm of the per-tensor norms, coefficient max_norm / (norm + 1e-6) clamped to 1), without its
+/// host synchronisation, so it can run inside a CUDA graph and does not stall the GPU.
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
 // ---- schedules ("sched" section) ---------------------------------------------------------
 /// LR multiplier as a function of the optimizer step (0-based), before warmup is applied.
 using Schedule = std::function<double(int64_t step)>;

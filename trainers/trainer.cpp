@@ -17,6 +17,7 @@
 #include "core/autocast.h"
 #include "datasets/augment.h"
 #include "trainers/checkpoint.h"
+#include "trainers/cuda_graph.h"
 #include "trainers/distributed.h"
 #include "trainers/metrics.h"
 
@@ -99,6 +100,7 @@ class TrainerImpl : public Trainer {
   void train_epoch(int64_t epoch, Progress& progress);
   bool optimizer_step();
   json eval_split(datasets::Loader& loader);
+  bool validate(Progress& progress, bool closing);
   void save_last();
   bool weights_finite();
   void update_ema();
@@ -120,12 +122,16 @@ class TrainerImpl : public Trainer {
   models::ModelPtr model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<LRSchedule> schedule_;
+  std::unique_ptr<GraphedStep> graph_;  // train.cuda_graphs: the captured training step
   LossFn loss_fn_;
   std::vector<std::string> aug_train_;
   TrainState st_;
   CheckpointExtras extras_;
   std::string amp_;
   int64_t grad_accum_ = 1, log_every_ = 1, ckpt_every_ = 0, max_steps_ = 0, epochs_ = 1, total_steps_ = 1;
+  int64_t eval_every_ = 1, eval_every_steps_ = 0, patience_ = 0;
+  fs::path best_path_;
+  json last_val_;
   double grad_clip_ = 0, ema_decay_ = 0;
   bool channels_last_ = false;
   std::string best_name_;
@@ -143,6 +149,9 @@ void TrainerImpl::setup() {
   torch::manual_seed(seed);
   if (const int threads = cfg_.get<int>("experiment.threads"); threads > 0) torch::set_num_threads(threads);
   at::globalContext().setDeterministicAlgorithms(cfg_.get<bool>("experiment.deterministic"), /*warn_only=*/true);
+  // LibTorch fills every at::empty() with NaN under deterministic algorithms unless told not to; the
+  // kernels write their outputs in full, so this only costs time (a fill per activation) by default.
+  at::globalContext().setDeterministicFillUninitializedMemory(cfg_.get<bool>("experiment.fill_uninitialized"));
   device_ = resolve_device(cfg_.get<std::string>("experiment.device"));
   dist_env_ = dist_env_from_environment();
   main_ = dist_env_.is_main();
@@ -153,6 +162,9 @@ void TrainerImpl::setup() {
   amp_ = cfg_.get<std::string>("train.amp");
   if (amp_ == "fp16" && !device_.is_cuda()) {
     throw UserError("train.amp=fp16 needs a CUDA device (the loss scaler is CUDA-only); on CPU use train.amp=bf16");
+  }
+  if (cfg_.get<bool>("train.cuda_graphs")) {
+    if (const std::string why = cuda_graph_refusal(cfg_, device_, dist_env_.world); !why.empty()) throw UserError(why);
   }
   // Data.
   train_ds_ = datasets::build(cfg_, datasets::Split::Train);
@@ -189,6 +201,9 @@ void TrainerImpl::setup() {
   epochs_ = cfg_.get<int64_t>("train.epochs");
   grad_clip_ = cfg_.get<double>("train.grad_clip");
   ema_decay_ = cfg_.get<double>("train.ema_decay");
+  eval_every_ = cfg_.get<int64_t>("train.eval_every");
+  eval_every_steps_ = cfg_.get<int64_t>("train.eval_every_steps");
+  patience_ = cfg_.get<int64_t>("train.early_stop_patience");
   const int64_t bpe = train_loader_->batches_per_epoch();
   TORCH_CHECK(bpe > 0, "the training split yields no batch (", train_ds_->size(), " samples, batch size ", lo.batch_size,
               ", drop_last ", lo.drop_last, ")");
@@ -225,6 +240,15 @@ void TrainerImpl::setup() {
   if (main_ && cfg_.get<bool>("train.tensorboard")) tb_ = std::make_unique<TensorBoardWriter>(run_->tensorboard());
   if (dist_) ddp_ = std::make_unique<DataParallel>(*model_, *dist_);  // after resume: rank 0's weights win
   window_loss_ = torch::zeros({}, torch::TensorOptions().device(device_).dtype(torch::kDouble));
+  if (cfg_.get<bool>("train.cuda_graphs")) {
+    graph_ = std::make_unique<GraphedStep>(
+        *optimizer_,
+        [this](const torch::Tensor& x, const torch::Tensor& y) {
+          AutocastScope autocast(device_, amp_);
+          return loss_fn_(model_->forward(x), y);
+        },
+        grad_clip_, device_);
+  }
 }
 
 std::vector<torch::Tensor> TrainerImpl::state_tensors() {
@@ -301,14 +325,14 @@ bool TrainerImpl::optimizer_step() {
       if (p.grad().defined()) grads.push_back(p.grad());
     auto found_inf = torch::zeros({1}, torch::TensorOptions().device(device_).dtype(torch::kFloat));
     at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, extras_.scaler_scale.reciprocal());
-    if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(params, grad_clip_);
+    if (grad_clip_ > 0) clip_grad_norm(params, grad_clip_);
     const bool skip = found_inf.item<float>() > 0;
     if (!skip) optimizer_->step();
     at::_amp_update_scale_(extras_.scaler_scale, extras_.scaler_growth, found_inf, 2.0, 0.5, 2000);
     optimizer_->zero_grad(true);
     if (skip) return false;
   } else {
-    if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(params, grad_clip_);
+    if (grad_clip_ > 0) clip_grad_norm(params, grad_clip_);
     optimizer_->step();
     optimizer_->zero_grad(true);
   }
@@ -335,17 +359,21 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     if (channels_last_ && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     // All-reduce only on the micro-batch that completes an optimizer step (DDP's no_sync otherwise).
     const bool sync = (micro + 1) % grad_accum_ == 0 || train_loader_->position() == bpe;
-    if (ddp_) ddp_->before_forward(sync);
     torch::Tensor loss;
-    {
-      AutocastScope autocast(device_, amp_);
-      auto out = model_->forward(x);
-      loss = loss_fn_(out, y);
+    if (graph_) {
+      loss = graph_->step(x, y);  // forward, backward, clipping and the optimizer update (grad_accum is 1)
+    } else {
+      if (ddp_) ddp_->before_forward(sync);
+      {
+        AutocastScope autocast(device_, amp_);
+        auto out = model_->forward(x);
+        loss = loss_fn_(out, y);
+      }
+      if (ddp_) ddp_->after_forward(sync);
+      auto scaled = loss / static_cast<double>(grad_accum_);
+      if (amp_ == "fp16") scaled = scaled * extras_.scaler_scale;
+      scaled.backward();
     }
-    if (ddp_) ddp_->after_forward(sync);
-    auto scaled = loss / static_cast<double>(grad_accum_);
-    if (amp_ == "fp16") scaled = scaled * extras_.scaler_scale;
-    scaled.backward();
     window_loss_ += loss.detach().to(torch::kDouble);
     ++window_count_;
     st_.samples += x.size(0);
@@ -353,7 +381,8 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     const bool epoch_end = train_loader_->position() == bpe;
     if (micro % grad_accum_ != 0 && !epoch_end) continue;
     micro = 0;
-    optimizer_step();
+    if (graph_) update_ema();
+    else optimizer_step();
     ++st_.step;
     st_.batch = train_loader_->position();
     set_lr(*optimizer_, schedule_->lr_at(st_.step));
@@ -380,6 +409,11 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     }
     progress.update(st_.step, st_.samples, {{"loss", last_loss_}, {"lr", schedule_->lr_at(st_.step)}});
     for (auto& h : opt_.hooks) h->after_step(*this);
+    // Step-based evaluation mid-epoch (run() evaluates at the epoch end). It runs before the periodic
+    // checkpoint of the same step, so that the checkpoint holds its result (best value, patience).
+    if (eval_every_steps_ > 0 && st_.step % eval_every_steps_ == 0 && !epoch_end) {
+      if (validate(progress, /*closing=*/false)) return;  // non-finite validation loss, or early stop
+    }
     if (ckpt_every_ > 0 && st_.step % ckpt_every_ == 0 && !epoch_end) {
       save_last();
       if (outcome_ == Outcome::NonFinite) return;
@@ -398,16 +432,68 @@ json TrainerImpl::eval_split(datasets::Loader& loader) {
   return m;
 }
 
+/// Evaluates the validation split now (at an epoch end when `closing`, else mid-epoch), logs it, and
+/// updates the best checkpoint and the early-stopping count. Returns true when training must stop:
+/// outcome_ is then NonFinite or EarlyStopped. Evaluation touches no RNG and no training state
+/// other than st_'s selection fields, so a run that evaluates resumes exactly.
+bool TrainerImpl::validate(Progress& progress, bool closing) {
+  st_.last_eval_step = st_.step;
+  json val = eval_split(*val_loader_);
+  if (!std::isfinite(val["loss"].get<double>())) {
+    outcome_ = Outcome::NonFinite;
+    if (closing) progress.finish();
+    return true;
+  }
+  json rec = {{"split", "val"}, {"epoch", st_.epoch}, {"step", st_.step}};
+  for (auto& [k, v] : val.items()) rec[k] = v;
+  if (main_) run_->log_metrics(rec);
+  if (tb_) {
+    for (auto& [k, v] : val.items())
+      if (v.is_number()) tb_->add_scalar("val/" + k, v.get<double>(), st_.step);
+  }
+  last_val_ = val;
+  const double value = val.at(best_name_).get<double>();
+  const bool improved = !st_.has_best || (maximize_ ? value > st_.best : value < st_.best);
+  if (improved) {
+    st_.best = value;
+    st_.has_best = true;
+    st_.best_epoch = st_.epoch;
+    st_.best_step = st_.step;
+    st_.bad_evals = 0;
+    swap_ema();
+    if (main_) save_checkpoint(best_path_, *model_, nullptr, st_);
+    swap_ema();
+  } else {
+    ++st_.bad_evals;
+  }
+  for (auto& h : opt_.hooks) h->after_eval(*this, rec);
+  char buf[200];
+  if (closing) {
+    std::snprintf(buf, sizeof buf, "epoch %lld/%lld: val loss %.4f, %s %.4f%s", (long long)st_.epoch,
+                  (long long)epochs_, val["loss"].get<double>(), best_name_.c_str(), value, improved ? " (best)" : "");
+    progress.finish(buf);
+  } else {
+    std::snprintf(buf, sizeof buf, "step %lld (epoch %lld, batch %lld/%lld): val loss %.4f, %s %.4f%s",
+                  (long long)st_.step, (long long)st_.epoch + 1, (long long)st_.batch,
+                  (long long)train_loader_->batches_per_epoch(), val["loss"].get<double>(), best_name_.c_str(), value,
+                  improved ? " (best)" : "");
+    progress.note(buf);
+  }
+  if (patience_ > 0 && st_.bad_evals >= patience_) {
+    outcome_ = Outcome::EarlyStopped;
+    std::cerr << "[smlab] early stop: no improvement of " << best_name_ << " in " << patience_ << " evaluations\n";
+    return true;
+  }
+  return false;
+}
+
 TrainResult TrainerImpl::run() {
   SignalGuard signals;
   setup();
   t0_ = std::chrono::steady_clock::now();
   const auto wall0 = std::chrono::steady_clock::now();
   for (auto& h : opt_.hooks) h->before_train(*this);
-  const int64_t eval_every = cfg_.get<int64_t>("train.eval_every");
-  const int64_t patience = cfg_.get<int64_t>("train.early_stop_patience");
-  const fs::path best_path = run_ ? run_->checkpoints() / "best.pt" : fs::path();
-  json last_val;
+  best_path_ = run_ ? run_->checkpoints() / "best.pt" : fs::path();
   const auto mode = main_ ? Progress::parse_mode(cfg_.get<std::string>("train.progress")) : Progress::Mode::None;
   const std::string exp = experiment_name(cfg_);
   if (main_)
@@ -415,8 +501,15 @@ TrainResult TrainerImpl::run() {
             << " parameters) on " << cfg_.name_of("data") << " (" << train_ds_->size() << " train / " << val_ds_->size()
             << " val / " << test_ds_->size() << " test), device " << device_.str() << ", run folder "
             << run_->path().string() << (dist_ ? " (" + std::to_string(dist_env_.world) + " ranks, " + dist_->backend() + ")" : std::string()) << "\n";
-  bool stopped = false;
-  while (st_.epoch < epochs_ && !stopped) {
+  if (max_steps_ > 0 && st_.step >= max_steps_) {
+    // Resumed after the last step was checkpointed but before the run finished: train no further.
+    outcome_ = Outcome::MaxSteps;
+    Progress progress(mode, "final", total_steps_, log_every_);
+    if (st_.last_eval_step != st_.step && validate(progress, true)) {
+      if (outcome_ == Outcome::EarlyStopped) save_last();
+    }
+  }
+  while (st_.epoch < epochs_ && outcome_ == Outcome::Completed) {
     const int64_t epoch = st_.epoch;
     Progress progress(mode, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs_), total_steps_,
                       log_every_);
@@ -425,55 +518,30 @@ TrainResult TrainerImpl::run() {
       progress.finish();
       break;
     }
-    const bool epoch_done = train_loader_->position() >= train_loader_->batches_per_epoch();
-    if (!epoch_done) {  // stopped mid-epoch: max_steps, a hook, or a signal
+    if (outcome_ == Outcome::EarlyStopped) {  // decided by a mid-epoch evaluation
       progress.finish();
       save_last();
-      stopped = true;
-      if (g_signal != 0) std::cerr << "[smlab] signal " << g_signal << ": checkpoint saved, stopping\n";
-      if (outcome_ == Outcome::MaxSteps || stop_requested_ || g_signal != 0) break;
+      break;
     }
-    st_.epoch = epoch + 1;
-    st_.batch = 0;
-    const bool last_epoch = st_.epoch == epochs_ || outcome_ == Outcome::MaxSteps;
-    if (st_.epoch % eval_every == 0 || last_epoch) {
-      json val = eval_split(*val_loader_);
-      if (!std::isfinite(val["loss"].get<double>())) {
-        outcome_ = Outcome::NonFinite;
-        progress.finish();
-        break;
-      }
-      json rec = {{"split", "val"}, {"epoch", st_.epoch}, {"step", st_.step}};
-      for (auto& [k, v] : val.items()) rec[k] = v;
-      if (main_) run_->log_metrics(rec);
-      if (tb_) {
-        for (auto& [k, v] : val.items())
-          if (v.is_number()) tb_->add_scalar("val/" + k, v.get<double>(), st_.step);
-      }
-      last_val = val;
-      const double value = val.at(best_name_).get<double>();
-      const bool improved = !st_.has_best || (maximize_ ? value > st_.best : value < st_.best);
-      if (improved) {
-        st_.best = value;
-        st_.has_best = true;
-        st_.best_epoch = st_.epoch;
-        st_.bad_evals = 0;
-        swap_ema();
-        if (main_) save_checkpoint(best_path, *model_, nullptr, st_);
-        swap_ema();
-      } else {
-        ++st_.bad_evals;
-      }
-      for (auto& h : opt_.hooks) h->after_eval(*this, rec);
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "epoch %lld/%lld: val loss %.4f, %s %.4f%s", (long long)st_.epoch,
-                    (long long)epochs_, val["loss"].get<double>(), best_name_.c_str(), value,
-                    improved ? " (best)" : "");
-      progress.finish(buf);
-      if (patience > 0 && st_.bad_evals >= patience) {
-        outcome_ = Outcome::EarlyStopped;
-        std::cerr << "[smlab] early stop: no improvement of " << best_name_ << " in " << patience << " evaluations\n";
-        save_last();
+    const bool epoch_done = train_loader_->position() >= train_loader_->batches_per_epoch();
+    if (!epoch_done && outcome_ != Outcome::MaxSteps) {  // stopped mid-epoch by a hook or a signal
+      progress.finish();
+      save_last();
+      if (g_signal != 0) std::cerr << "[smlab] signal " << g_signal << ": checkpoint saved, stopping\n";
+      break;
+    }
+    if (epoch_done) {
+      st_.epoch = epoch + 1;
+      st_.batch = 0;
+    }
+    // Evaluate at the end of every eval_every-th epoch, at a step-based evaluation step that ends an
+    // epoch, and when training ends (last epoch or max_steps, mid-epoch included) -- once per step.
+    const bool last = st_.epoch == epochs_ || outcome_ == Outcome::MaxSteps;
+    const bool due = last || (epoch_done && eval_every_ > 0 && st_.epoch % eval_every_ == 0) ||
+                     (eval_every_steps_ > 0 && st_.step % eval_every_steps_ == 0);
+    if (due && st_.last_eval_step != st_.step) {
+      if (validate(progress, /*closing=*/true)) {
+        if (outcome_ == Outcome::EarlyStopped) save_last();
         break;
       }
     } else {
@@ -481,7 +549,13 @@ TrainResult TrainerImpl::run() {
     }
     save_last();
     if (outcome_ == Outcome::MaxSteps || outcome_ == Outcome::NonFinite) break;
+    if (stop_requested_ || g_signal != 0) {  // asked to stop on an epoch's last step
+      if (g_signal != 0) std::cerr << "[smlab] signal " << g_signal << ": checkpoint saved, stopping\n";
+      break;
+    }
   }
+  const json& last_val = last_val_;
+  const fs::path& best_path = best_path_;
   if (!main_) {  // other ranks wrote nothing; rank 0 evaluates the test split and writes the summary
     for (auto& h : opt_.hooks) h->after_train(*this);
     return {opt_.run_dir, json{{"status", "worker"}, {"rank", dist_env_.rank}}, outcome_};
@@ -519,7 +593,7 @@ TrainResult TrainerImpl::run() {
   summary["samples_per_second"] = st_.elapsed > 0 ? st_.samples / st_.elapsed : 0;
   summary["best_metric"] = best_name_;
   if (st_.has_best) {
-    summary["best"] = {{"value", st_.best}, {"epoch", st_.best_epoch}};
+    summary["best"] = {{"value", st_.best}, {"epoch", st_.best_epoch}, {"step", st_.best_step}};
   }
   if (!last_val.is_null()) summary["val"] = last_val;
   const bool finished = summary["status"] != "interrupted" && summary["status"] != "nonfinite_loss";

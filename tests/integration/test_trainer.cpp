@@ -7,12 +7,14 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "test_util.h"
 #include "trainers/checkpoint.h"
+#include "trainers/cuda_graph.h"
 #include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -83,12 +85,29 @@ TEST(Trainer, SameSeedSameMetricsBitIdentical) {
   EXPECT_NE(a.summary["val"].dump(), c.summary["val"].dump());
 }
 
-TEST(Trainer, ResumeAfterSigkillIsBitIdentical) {
+namespace {
+
+/// The validation records of a run folder's metrics.jsonl by step (a resumed run may repeat the
+/// evaluations after its checkpoint; the later record of a step wins, and must equal the earlier).
+std::map<int64_t, std::string> val_records(const fs::path& run) {
+  std::map<int64_t, std::string> out;
+  std::istringstream lines(smlab::read_file(run / "metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto r = json::parse(line);
+    if (r["split"] == "val") out[r["step"].get<int64_t>()] = r.dump();
+  }
+  return out;
+}
+
+/// Trains the same config uninterrupted and killed with SIGKILL mid-epoch then resumed; the final
+/// weights, best weights, validation records and test metrics must be bit-identical.
+void expect_resume_after_sigkill_is_bit_identical(const std::vector<std::string>& extra) {
   const auto dir = smlab::testing::temp_dir();
   // Wide enough that a run takes a few seconds, with dropout so the RNG state matters.
-  const std::vector<std::string> ov = {"model.hidden=[512, 512]", "model.dropout=0.1", "data.train_size=4000",
-                                       "data.batch_size=16",       "train.epochs=2",    "train.checkpoint_every=25",
-                                       "experiment.threads=1",     "data.workers=1"};
+  std::vector<std::string> ov = {"model.hidden=[512, 512]", "model.dropout=0.1", "data.train_size=4000",
+                                 "data.batch_size=16",       "train.epochs=2",    "train.checkpoint_every=25",
+                                 "experiment.threads=1",     "data.workers=1"};
+  ov.insert(ov.end(), extra.begin(), extra.end());
   // Write the config to a file the subprocesses can read.
   const auto cfg = blobs(dir, ov);
   smlab::write_file_atomic(dir / "exp.yaml", cfg.dump());
@@ -111,9 +130,24 @@ TEST(Trainer, ResumeAfterSigkillIsBitIdentical) {
   const auto a = smlab::testing::final_weights(full, cfg), b = smlab::testing::final_weights(killed, cfg);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i << " differs";
+  const auto ba = smlab::testing::final_weights(full, cfg, "best.pt"),
+             bb = smlab::testing::final_weights(killed, cfg, "best.pt");
+  for (size_t i = 0; i < ba.size(); ++i) EXPECT_TRUE(torch::equal(ba[i], bb[i])) << "best parameter " << i << " differs";
   const auto full_summary = json::parse(smlab::read_file(full / "summary.json"));
   EXPECT_EQ(full_summary["test"].dump(), resumed["test"].dump());
+  EXPECT_EQ(full_summary["best"].dump(), resumed["best"].dump());
   EXPECT_EQ(full_summary["steps"], resumed["steps"]);
+  EXPECT_EQ(val_records(full), val_records(killed));
+}
+
+}  // namespace
+
+TEST(Trainer, ResumeAfterSigkillIsBitIdentical) { expect_resume_after_sigkill_is_bit_identical({}); }
+
+TEST(Trainer, ResumeAfterSigkillWithStepEvaluationIsBitIdentical) {
+  // Evaluations mid-epoch (every 20 steps, between the checkpoints every 25): the kill lands after
+  // some, the resumed run repeats those after its checkpoint, and nothing of the training changes.
+  expect_resume_after_sigkill_is_bit_identical({"train.eval_every_steps=20", "train.ema_decay=0.9"});
 }
 
 namespace {
@@ -201,4 +235,121 @@ TEST(Trainer, EmaWeightsAreTheExponentialAverage) {
   const auto ema = smlab::trainers::train(blobs(dir / "ema", {"train.epochs=2", "train.ema_decay=0.999"})).summary;
   EXPECT_GT(raw["val"]["top1"].get<double>(), 0.85);
   EXPECT_LT(ema["val"]["top1"].get<double>(), raw["val"]["top1"].get<double>() - 0.2);
+}
+
+namespace {
+/// Keeps a copy of the weights at every evaluation, by step.
+struct WeightsAtEval : smlab::trainers::HookBase {
+  std::map<int64_t, std::vector<torch::Tensor>> weights;
+  void after_eval(smlab::trainers::Trainer& t, const json& rec) override {
+    auto& w = weights[rec["step"].get<int64_t>()];
+    for (auto& p : t.model().parameters()) w.push_back(p.detach().clone());
+  }
+};
+}  // namespace
+
+TEST(Trainer, StepEvaluationSelectsTheBestCheckpoint) {
+  // 600 / 32 -> 19 steps per epoch; evaluations every 10 steps and at every epoch end (19, 38, 57).
+  const auto dir = smlab::testing::temp_dir();
+  auto hook = std::make_shared<WeightsAtEval>();
+  smlab::trainers::TrainOptions opt;
+  opt.hooks.push_back(hook);
+  const auto cfg = blobs(dir, {"train.eval_every_steps=10", "data.spread=4.0", "train.best_metric=loss"});
+  const auto result = smlab::trainers::train(cfg, opt);
+  EXPECT_EQ(result.summary["status"], "completed");
+  const auto recs = val_records(result.run_dir);
+  std::vector<int64_t> steps;
+  for (const auto& [s, r] : recs) steps.push_back(s);
+  EXPECT_EQ(steps, (std::vector<int64_t>{10, 19, 20, 30, 38, 40, 50, 57}));
+  // The oracle: the smallest validation loss among the records (the first one on ties).
+  int64_t best_step = -1;
+  double best = 0;
+  for (const auto& [s, r] : recs) {
+    const double loss = json::parse(r)["loss"].get<double>();
+    if (best_step < 0 || loss < best) best = loss, best_step = s;
+  }
+  EXPECT_EQ(result.summary["best"]["step"], best_step);
+  EXPECT_EQ(result.summary["best"]["value"].get<double>(), best);
+  EXPECT_EQ(result.summary["best"]["epoch"], best_step / 19);  // epochs completed at that step
+  // best.pt holds the weights evaluated at that step.
+  const auto saved = smlab::testing::final_weights(result.run_dir, cfg, "best.pt");
+  const auto& at = hook->weights.at(best_step);
+  ASSERT_EQ(saved.size(), at.size());
+  for (size_t i = 0; i < at.size(); ++i) EXPECT_TRUE(torch::equal(saved[i], at[i])) << "parameter " << i;
+  EXPECT_EQ(hook->weights.size(), recs.size());
+}
+
+TEST(Trainer, StepEvaluationEarlyStopsMidEpoch) {
+  // best_mode=max on the validation loss: while the model learns the loss only falls, so no
+  // evaluation after the first improves; with patience 2 the run stops at the third evaluation.
+  const auto dir = smlab::testing::temp_dir();
+  const auto cfg = blobs(dir, {"train.eval_every_steps=5", "train.best_metric=loss", "train.best_mode=max",
+                               "train.early_stop_patience=2"});
+  const auto result = smlab::trainers::train(cfg);
+  const auto recs = val_records(result.run_dir);
+  ASSERT_EQ(recs.size(), 3u);
+  const double first = json::parse(recs.at(5))["loss"].get<double>();
+  ASSERT_LT(json::parse(recs.at(10))["loss"].get<double>(), first) << "precondition: the loss falls";
+  ASSERT_LT(json::parse(recs.at(15))["loss"].get<double>(), first) << "precondition: the loss falls";
+  EXPECT_EQ(result.outcome, smlab::trainers::Outcome::EarlyStopped);
+  EXPECT_EQ(result.summary["status"], "early_stopped");
+  EXPECT_EQ(result.summary["steps"], 15);
+  EXPECT_EQ(result.summary["epochs"], 0);  // stopped inside the first epoch (19 steps)
+  EXPECT_EQ(result.summary["best"]["step"], 5);
+  EXPECT_TRUE(result.summary.contains("test"));  // the best (step 5) weights are tested
+  auto ds = smlab::datasets::build(cfg, smlab::datasets::Split::Train);
+  auto model = smlab::models::build(cfg, ds->info());
+  const auto st = smlab::trainers::load_checkpoint(result.run_dir / "checkpoints" / "last.pt", *model, nullptr, nullptr, false);
+  EXPECT_EQ(st.step, 15);
+  EXPECT_EQ(st.batch, 15);
+  EXPECT_EQ(st.bad_evals, 2);
+}
+
+TEST(Trainer, MaxStepsMidEpochEndsWithAnEvaluation) {
+  const auto dir = smlab::testing::temp_dir();
+  const auto result = smlab::trainers::train(blobs(dir, {"train.max_steps=25", "train.eval_every_steps=10"}));
+  EXPECT_EQ(result.summary["status"], "max_steps");
+  EXPECT_EQ(result.summary["steps"], 25);
+  std::vector<int64_t> steps;
+  for (const auto& [s, r] : val_records(result.run_dir)) steps.push_back(s);
+  EXPECT_EQ(steps, (std::vector<int64_t>{10, 19, 20, 25}));
+  EXPECT_TRUE(result.summary.contains("test"));
+  // Resuming the finished run trains no further step and evaluates nothing again.
+  auto again = smlab::trainers::train(blobs(dir, {"train.max_steps=25", "train.eval_every_steps=10"}),
+                                      {result.run_dir, /*resume=*/true, {}});
+  EXPECT_EQ(again.summary["steps"], 25);
+  EXPECT_EQ(val_records(result.run_dir).size(), 4u);
+}
+
+TEST(Trainer, CudaGraphsAreRefusedOnCpuNamingTheKey) {
+  const auto dir = smlab::testing::temp_dir();
+  try {
+    smlab::trainers::train(blobs(dir, {"train.cuda_graphs=true", "data.drop_last=true"}));
+    FAIL() << "train.cuda_graphs on CPU was accepted";
+  } catch (const smlab::UserError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("train.cuda_graphs"), std::string::npos) << what;
+    EXPECT_NE(what.find("needs a CUDA device"), std::string::npos) << what;
+    EXPECT_NE(what.find("cpu"), std::string::npos) << what;
+  }
+  EXPECT_TRUE(fs::is_empty(dir)) << "nothing is written before the refusal";
+}
+
+TEST(Trainer, CudaGraphConstraintsAreStatedPlainly) {
+  // The refusal reasons, checked in order, on a (pretend) CUDA device: no GPU is needed to ask.
+  const auto dir = smlab::testing::temp_dir();
+  const c10::Device gpu(c10::kCUDA, 0);
+  auto why = [&](std::vector<std::string> ov) {
+    ov.push_back("train.cuda_graphs=true");
+    return smlab::trainers::cuda_graph_refusal(blobs(dir, ov), gpu, 1);
+  };
+  if (!smlab::trainers::cuda_graphs_compiled()) GTEST_SKIP() << "built without CUDA";
+  EXPECT_EQ(why({"data.drop_last=true"}), "");
+  EXPECT_NE(why({}).find("data.drop_last=true"), std::string::npos);
+  EXPECT_NE(why({"data.drop_last=true", "train.grad_accum=2"}).find("train.grad_accum=1"), std::string::npos);
+  EXPECT_NE(why({"data.drop_last=true", "train.amp=fp16"}).find("fp16"), std::string::npos);
+  EXPECT_NE(smlab::trainers::cuda_graph_refusal(blobs(dir, {"train.cuda_graphs=true", "data.drop_last=true"}), gpu, 2)
+                .find("single-process"),
+            std::string::npos);
+  EXPECT_EQ(why({"data.drop_last=true", "optim.name=adamw"}), "");
 }

@@ -1,4 +1,7 @@
 // `smlab bench`: built-in micro-benchmarks that the scripts in bench/ compare against their peers.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -18,6 +21,8 @@ Verb bench_verb() {
   s.description =
       "train-step: times forward + backward + SGD(momentum 0.9) steps of a registered model on one\n"
       "generated batch held in memory (the loop a Python peer runs in bench/train_step.py), after warmup.\n"
+      "Reports steps/s over the timed loop, the median time of one step, and the process CPU seconds per step\n"
+      "(all threads), which a busy shared machine disturbs less than wall time.\n"
       "The data is chosen by the model (synthetic_tokens for text models, synthetic_blobs for mlp,\n"
       "synthetic_images 3x32x32 otherwise); any config key can be overridden as key=value.";
   s.positionals = {{"name", "benchmark: train-step"}, {"key=value", "config overrides", false, true}};
@@ -73,18 +78,35 @@ Verb bench_verb() {
             auto sync = [&] {
               if (device.is_cuda()) torch::cuda::synchronize();
             };
+            auto cpu_seconds = [] {
+              rusage u{};
+              ::getrusage(RUSAGE_SELF, &u);
+              return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+            };
             for (int i = 0; i < args.get_int("warmup"); ++i) step();
             sync();
             const int steps = args.get_int("steps");
+            std::vector<double> step_s;
+            const double cpu0 = cpu_seconds();
             const auto t0 = std::chrono::steady_clock::now();
+            auto ti = t0;
             torch::Tensor last;
-            for (int i = 0; i < steps; ++i) last = step();
-            sync();
+            for (int i = 0; i < steps; ++i) {
+              last = step();
+              sync();
+              const auto now = std::chrono::steady_clock::now();
+              step_s.push_back(std::chrono::duration<double>(now - ti).count());
+              ti = now;
+            }
             const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double cpu = cpu_seconds() - cpu0;
+            std::sort(step_s.begin(), step_s.end());
+            const double median = step_s.empty() ? 0 : (step_s[(step_s.size() - 1) / 2] + step_s[step_s.size() / 2]) / 2;
             nlohmann::json j = {{"benchmark", "train-step"}, {"model", model},      {"batch", batch},
                                 {"steps", steps},            {"seconds", sec},      {"steps_per_s", steps / sec},
                                 {"samples_per_s", steps * batch / sec},             {"threads", at::get_num_threads()},
                                 {"device", device.str()},    {"parameters", models::parameter_count(*net)},
+                                {"median_step_s", median}, {"cpu_s_per_step", steps > 0 ? cpu / steps : 0},
                                 {"final_loss", last.item<double>()}};
             std::cout << j.dump() << std::endl;
             return 0;
