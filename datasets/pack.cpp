@@ -417,19 +417,16 @@ PackResult pack_images(const fs::path& input, const fs::path& out, const PackOpt
 
 // ------------------------------------------------------------------------------ IDX
 
-struct Idx {
-  std::vector<int64_t> dims;
-  std::vector<uint8_t> data;
-};
+}  // namespace
 
-Idx read_idx(const fs::path& path) {
+IdxData read_idx(const fs::path& path) {
   GzFile f(path);
   unsigned char magic[4];
   f.read_exact(magic, 4, "the IDX header");
   if (magic[0] != 0 || magic[1] != 0) throw UserError(path.string() + ": not an IDX file (bad magic number)");
   if (magic[2] != 0x08) throw UserError(path.string() + ": IDX element type 0x" + std::to_string(magic[2]) +
                                         " is not supported (only unsigned byte, 0x08)");
-  Idx out;
+  IdxData out;
   for (int i = 0; i < magic[3]; ++i) {
     unsigned char d[4];
     f.read_exact(d, 4, "the IDX dimensions");
@@ -448,6 +445,8 @@ Idx read_idx(const fs::path& path) {
   return out;
 }
 
+namespace {
+
 PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOptions& opt) {
   fs::path labels_path = opt.labels;
   if (labels_path.empty()) {
@@ -458,8 +457,8 @@ PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOption
     name.replace(at, 11, "labels-idx1");
     labels_path = input.parent_path() / name;
   }
-  const Idx images = read_idx(input);
-  const Idx labels = read_idx(labels_path);
+  const IdxData images = read_idx(input);
+  const IdxData labels = read_idx(labels_path);
   if (images.dims.size() < 3 || images.dims.size() > 4)
     throw UserError(input.string() + ": IDX images must have 3 or 4 dimensions (N, H, W[, C])");
   if (labels.dims.size() != 1) throw UserError(labels_path.string() + ": IDX labels must have 1 dimension");

@@ -50,6 +50,16 @@ struct PackResult {
 /// record of the first bad record unless options.skip_bad.
 PackResult pack(const std::filesystem::path& input, const std::filesystem::path& out_dir, const PackOptions& options);
 
+/// The contents of an IDX file (MNIST format), unsigned-byte elements only.
+struct IdxData {
+  std::vector<int64_t> dims;  ///< e.g. {N, 28, 28} for images, {N} for labels
+  std::vector<uint8_t> data;  ///< row-major
+};
+
+/// Reads an IDX file, gzipped or not. Throws UserError naming the file (and the record where a
+/// truncated file ends).
+IdxData read_idx(const std::filesystem::path& path);
+
 // ---------------------------------------------------------------------------------------------
 // Text records, shared by `pack --kind text` and the text_tsv dataset.
 // ---------------------------------------------------------------------------------------------

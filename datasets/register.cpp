@@ -5,11 +5,13 @@ namespace smlab::datasets {
 void register_synthetic();
 void register_hdf5_images();
 void register_text_tsv();
+void register_moving_mnist();
 
 void register_builtin() {
   register_synthetic();
   register_hdf5_images();
   register_text_tsv();
+  register_moving_mnist();
   expose(registry());
 }
 
