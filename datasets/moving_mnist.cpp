@@ -3,10 +3,17 @@
 // Each clip is `frames` frames of size x size pixels (1 channel, float in [0, 1]) showing one
 // MNIST digit (resized to digit_size x digit_size) that moves in a straight line, `speed`
 // pixels per frame along each moving axis, in one of 4 directions (right, up, left, down) or 8
-// (the diagonals too). The start is drawn so that the digit stays inside the frame for the
-// whole clip. The label is the direction times the digit class (`label: direction_digit`,
-// class id = direction * 10 + digit), the direction alone, or the digit alone: a model that
-// sees one frame (or the frames without their order) cannot tell the direction.
+// (the diagonals too). The label is the direction times the digit class
+// (`label: direction_digit`, class id = direction * 10 + digit), the direction alone, or the
+// digit alone.
+//
+// The frame wraps around (a torus): what leaves one side comes back in at the other, so a digit
+// near an edge is drawn in two pieces, and its start is uniform over the frame. So the digit's
+// position in any one frame is uniform whatever the direction, and a model that sees one frame
+// (or the frames without their order) cannot tell the direction. (Keeping the digit inside the
+// frame instead leaks the direction through the position: a digit moving right must start on
+// the left. Letting it slide out of view hides the digit in some clips.) Speeds must stay below
+// size / 2 so that the motion between frames is unambiguous.
 //
 // Splits use disjoint digits: the first 80% of the IDX file's digits feed train, the next 10%
 // val and the last 10% test. Every clip's digit, direction, speed and start are drawn from a
@@ -48,7 +55,7 @@ struct Clip {
   int64_t digit;   ///< index into the split's digits
   int64_t dir;     ///< index into kDirections
   int64_t speed;   ///< pixels per frame along each moving axis
-  int64_t x0, y0;  ///< top-left corner of the digit in frame 0
+  int64_t x0, y0;  ///< top-left corner of the digit in frame 0, in [0, size)
 };
 
 class MovingMnistDataset : public Dataset {
@@ -84,7 +91,10 @@ class MovingMnistDataset : public Dataset {
         const int64_t when = orders_.empty() ? f : orders_[indices[i]][f];
         const int64_t x0 = c.x0 + dir.dx * c.speed * when, y0 = c.y0 + dir.dy * c.speed * when;
         float* frame = out + ((i * t) + f) * s * s;
-        for (int64_t r = 0; r < d; ++r) std::copy_n(src + r * d, d, frame + (y0 + r) * s + x0);
+        for (int64_t r = 0; r < d; ++r) {
+          const int64_t y = ((y0 + r) % s + s) % s;
+          for (int64_t col = 0; col < d; ++col) frame[y * s + ((x0 + col) % s + s) % s] = src[r * d + col];
+        }
       }
       y[i] = labels_[indices[i]];
     }
@@ -115,10 +125,14 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
   if (ndir != 4 && ndir != 8) throw config::ConfigError("data.directions: must be 4 or 8, got " + std::to_string(ndir));
   if (speeds.empty()) throw config::ConfigError("data.speeds: give at least one speed (pixels per frame)");
   const int64_t vmax = *std::max_element(speeds.begin(), speeds.end());
-  if (d > s || s - d < vmax * (t - 1)) {
-    throw config::ConfigError("data.size: a " + std::to_string(d) + "-pixel digit moving " + std::to_string(vmax) +
-                              " pixels per frame for " + std::to_string(t) + " frames needs frames of at least " +
-                              std::to_string(d + vmax * (t - 1)) + " pixels, got size " + std::to_string(s));
+  if (d > s) {
+    throw config::ConfigError("data.digit_size: digits of " + std::to_string(d) + " pixels do not fit frames of " +
+                              std::to_string(s));
+  }
+  if (2 * vmax >= s) {
+    throw config::ConfigError("data.speeds: " + std::to_string(vmax) + " pixels per frame is ambiguous in frames of " +
+                              std::to_string(s) + " pixels that wrap around; use speeds below " +
+                              std::to_string((s + 1) / 2));
   }
 
   // Digits: the split's share of the IDX file, resized to d x d.
@@ -169,10 +183,8 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
     c.digit = draw(0, hi - lo - 1);
     c.dir = draw(0, ndir - 1) * (8 / ndir);
     c.speed = speeds[draw(0, static_cast<int64_t>(speeds.size()) - 1)];
-    const auto& dir = kDirections[c.dir];
-    const int64_t travel = c.speed * (t - 1);
-    c.x0 = draw(dir.dx < 0 ? travel : 0, s - d - (dir.dx > 0 ? travel : 0));
-    c.y0 = draw(dir.dy < 0 ? travel : 0, s - d - (dir.dy > 0 ? travel : 0));
+    c.x0 = draw(0, s - 1);
+    c.y0 = draw(0, s - 1);
     const int64_t dir_class = c.dir / (8 / ndir), digit = digit_labels[c.digit];
     targets.push_back(label == "direction" ? dir_class : label == "digit" ? digit : dir_class * 10 + digit);
     clips.push_back(c);
@@ -205,8 +217,8 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
 void register_moving_mnist() {
   registry().add(
       "moving_mnist",
-      {"clips of one real MNIST digit moving in a straight line (generated); label = direction x digit, "
-       "direction or digit; inputs [B,1,T,S,S] float in [0,1]",
+      {"clips of one real MNIST digit moving in a straight line across wrapping frames (generated); label = "
+       "direction x digit, direction or digit; inputs [B,1,T,S,S] float in [0,1]",
        config::Schema()
            .string("root", "", "folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz "
                                "(\"\" = $SMLAB_DATA/mnist_test_digits, SMLAB_DATA defaulting to ../shared/datasets)")
