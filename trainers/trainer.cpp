@@ -601,10 +601,13 @@ json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss
     }
     if (channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     auto y = to_device(batch->target, device);
+    // Multi-clip evaluation (video datasets' eval_clips): [B, K, ...] inputs, one more axis than
+    // the samples' [B, ...]; the model sees the B * K clips and their logits are averaged per sample.
+    const bool multi = x.dim() == static_cast<int64_t>(info.input_shape.size()) + 2;
     torch::Tensor out;
     {
       AutocastScope autocast(device, amp);
-      out = model.forward(x);
+      out = multi ? model.forward(x.flatten(0, 1)).unflatten(0, {x.size(0), x.size(1)}).mean(1) : model.forward(x);
     }
     out = out.to(torch::kFloat);
     const double batch_loss = loss_fn(out, y).item<double>();

@@ -155,7 +155,7 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
         "vgg16_bn", "mobilenet_v2", "densenet121", "efficientnet_b0", "r3d_18", "mc3_18", "r2plus1d_18", "c3d",
         "resnext3d_50", "resnext3d_101", "frame_2d"}},
       {"datasets", {"synthetic_blobs", "synthetic_images", "synthetic_regression", "synthetic_tokens", "hdf5_images",
-                    "text_tsv", "moving_mnist"}},
+                    "text_tsv", "moving_mnist", "video_folder", "hdf5_clips"}},
       {"optimizers", {"sgd", "adamw"}},
       {"schedulers", {"constant", "cosine", "step", "multistep", "onecycle"}},
       {"losses", {"cross_entropy", "mse", "l1", "huber"}},
