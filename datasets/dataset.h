@@ -43,6 +43,10 @@ class Dataset {
   /// Assembles the samples at `indices` into one batch. Must be thread-safe.
   virtual Batch get(const std::vector<int64_t>& indices) const = 0;
   virtual const DatasetInfo& info() const = 0;
+  /// Called by the Loader before each epoch (Loader::start_epoch), before any get() of that
+  /// epoch: datasets that draw per-sample randomness (temporal jitter of video clips) seed it
+  /// by (seed, epoch, index), so that runs and resumed runs draw the same.
+  virtual void set_epoch(int64_t /*epoch*/) {}
 };
 
 /// A dataset held as two tensors in memory (generated sets, packed shards once loaded).

@@ -103,7 +103,8 @@ void write_shard(const std::filesystem::path& path, const Shard& shard, int defl
     write_numeric(file, "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, shard.labels.data(), deflate, 4096, tmp);
     if (!shard.image_shape.empty()) {
       std::vector<hsize_t> dims(shard.image_shape.begin(), shard.image_shape.end());
-      if (dims.size() != 4 || dims[0] != n) throw std::logic_error("write_shard: image shape does not match labels");
+      if ((dims.size() != 4 && dims.size() != 5) || dims[0] != n)
+        throw std::logic_error("write_shard: image shape does not match labels");
       write_numeric(file, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, dims, shard.images.data(), deflate, chunk, tmp);
     }
     if (!shard.texts.empty()) {
@@ -155,10 +156,13 @@ Shard read_shard(const std::filesystem::path& path) {
   const auto n = static_cast<hsize_t>(out.labels.size());
   if (Hid ds = open("images"); ds.ok()) {
     const auto dims = dims_of(ds);
-    if (dims.size() != 4 || dims[0] != n)
-      throw UserError(path.string() + ": 'images' must be [N, H, W, C] with N = " + std::to_string(n) + " labels");
+    if ((dims.size() != 4 && dims.size() != 5) || dims[0] != n)
+      throw UserError(path.string() + ": 'images' must be [N, H, W, C] or [N, T, H, W, C] with N = " +
+                      std::to_string(n) + " labels");
     out.image_shape.assign(dims.begin(), dims.end());
-    out.images.resize(dims[0] * dims[1] * dims[2] * dims[3]);
+    hsize_t total = 1;
+    for (auto d : dims) total *= d;
+    out.images.resize(total);
     check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.images.data()), path,
           "cannot read 'images' (truncated or damaged?)");
   }

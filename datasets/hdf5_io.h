@@ -1,7 +1,8 @@
 // Small RAII layer over the HDF5 C API for packed shards (smlab pack, hdf5_images, text_tsv).
 //
 // A shard is one HDF5 file holding, for N records:
-//   images  uint8 [N, H, W, C]   (image and IDX shards; chunked, deflate-compressed)
+//   images  uint8 [N, H, W, C]   (image and IDX shards; chunked, deflate-compressed), or
+//           uint8 [N, T, H, W, C] (video clip shards)
 //   texts   UTF-8 variable-length strings [N]  (text shards; chunked, deflate-compressed)
 //   labels  int64 [N]
 // The serial HDF5 library is not thread-safe: every call in this file holds one process-wide
@@ -16,8 +17,8 @@ namespace smlab::datasets::h5 {
 
 /// Contents of one shard, as written or read back.
 struct Shard {
-  std::vector<int64_t> image_shape;  ///< {N, H, W, C}; empty for text shards
-  std::vector<uint8_t> images;       ///< N*H*W*C bytes, row-major
+  std::vector<int64_t> image_shape;  ///< {N, H, W, C} or {N, T, H, W, C}; empty for text shards
+  std::vector<uint8_t> images;       ///< N*H*W*C (or N*T*H*W*C) bytes, row-major
   std::vector<std::string> texts;    ///< text shards only
   std::vector<int64_t> labels;       ///< N
   int64_t count() const { return static_cast<int64_t>(labels.size()); }

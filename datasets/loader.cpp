@@ -25,6 +25,7 @@ int64_t Loader::batches_per_epoch() const {
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop_workers();
   epoch_ = epoch;
+  dataset_->set_epoch(epoch);
   const int64_t n = dataset_->size();
   std::vector<int64_t> all(n);
   if (opt_.shuffle) {

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "datasets/clips.h"
 #include "datasets/hdf5_io.h"
 
 namespace smlab::datasets {
@@ -268,6 +269,26 @@ class Packer {
     push(source, label);
   }
 
+  /// A clip of equally sized RGB frames, stored as [T, H, W, C].
+  void add_clip(const std::string& source, int64_t label, const std::vector<cv::Mat>& frames) {
+    const std::vector<int64_t> shape = {static_cast<int64_t>(frames.size()), frames[0].rows, frames[0].cols,
+                                        frames[0].channels()};
+    if (sample_shape_.empty()) {
+      sample_shape_ = shape;
+    } else if (shape != sample_shape_) {
+      bad(source, "clip is " + std::to_string(shape[0]) + " frames of " + std::to_string(shape[2]) + "x" +
+                      std::to_string(shape[1]) + " but earlier ones are " + std::to_string(sample_shape_[0]) +
+                      " frames of " + std::to_string(sample_shape_[2]) + "x" + std::to_string(sample_shape_[1]) +
+                      " (pass --size S to crop all to S x S)");
+      return;
+    }
+    for (const auto& f : frames) {
+      cv::Mat c = f.isContinuous() ? f : f.clone();
+      cur_.images.insert(cur_.images.end(), c.data, c.data + c.total() * c.elemSize());
+    }
+    push(source, label);
+  }
+
   void add_text(const std::string& source, int64_t label, const std::string& text) {
     cur_.texts.push_back(text);
     push(source, label);
@@ -282,7 +303,7 @@ class Packer {
     manifest_["count"] = total_;
     if (!sample_shape_.empty()) {
       manifest_["sample_shape"] = sample_shape_;
-      manifest_["layout"] = "HWC";
+      manifest_["layout"] = sample_shape_.size() == 4 ? "THWC" : "HWC";
       manifest_["dtype"] = "uint8";
     } else {
       manifest_["dtype"] = "utf8";
@@ -320,7 +341,8 @@ class Packer {
   void flush() {
     if (cur_.count() == 0) return;
     if (!cur_.images.empty()) {
-      cur_.image_shape = {cur_.count(), sample_shape_[0], sample_shape_[1], sample_shape_[2]};
+      cur_.image_shape = {cur_.count()};
+      cur_.image_shape.insert(cur_.image_shape.end(), sample_shape_.begin(), sample_shape_.end());
     }
     char name[32];
     std::snprintf(name, sizeof name, "shard-%05d.h5", static_cast<int>(manifest_["shards"].size()));
@@ -417,19 +439,18 @@ PackResult pack_images(const fs::path& input, const fs::path& out, const PackOpt
 
 // ------------------------------------------------------------------------------ IDX
 
-struct Idx {
-  std::vector<int64_t> dims;
-  std::vector<uint8_t> data;
-};
+}  // namespace
 
-Idx read_idx(const fs::path& path) {
+bool is_image_file(const fs::path& path) { return is_image_name(path.filename().string()); }
+
+IdxData read_idx(const fs::path& path) {
   GzFile f(path);
   unsigned char magic[4];
   f.read_exact(magic, 4, "the IDX header");
   if (magic[0] != 0 || magic[1] != 0) throw UserError(path.string() + ": not an IDX file (bad magic number)");
   if (magic[2] != 0x08) throw UserError(path.string() + ": IDX element type 0x" + std::to_string(magic[2]) +
                                         " is not supported (only unsigned byte, 0x08)");
-  Idx out;
+  IdxData out;
   for (int i = 0; i < magic[3]; ++i) {
     unsigned char d[4];
     f.read_exact(d, 4, "the IDX dimensions");
@@ -448,6 +469,8 @@ Idx read_idx(const fs::path& path) {
   return out;
 }
 
+namespace {
+
 PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOptions& opt) {
   fs::path labels_path = opt.labels;
   if (labels_path.empty()) {
@@ -458,8 +481,8 @@ PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOption
     name.replace(at, 11, "labels-idx1");
     labels_path = input.parent_path() / name;
   }
-  const Idx images = read_idx(input);
-  const Idx labels = read_idx(labels_path);
+  const IdxData images = read_idx(input);
+  const IdxData labels = read_idx(labels_path);
   if (images.dims.size() < 3 || images.dims.size() > 4)
     throw UserError(input.string() + ": IDX images must have 3 or 4 dimensions (N, H, W[, C])");
   if (labels.dims.size() != 1) throw UserError(labels_path.string() + ": IDX labels must have 1 dimension");
@@ -475,6 +498,31 @@ PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOption
   Packer packer(out, opt, "image", input);
   for (int64_t i = 0; i < images.dims[0] && !packer.full(); ++i) {
     packer.add_raw_image(input.string() + "#" + std::to_string(i), labels.data[i], images.data.data() + i * per, shape);
+  }
+  return packer.finish(classes);
+}
+
+// ------------------------------------------------------------------------------ video
+
+// Class folders of video files and frame folders -> clips of `frames` frames sampled uniformly
+// (segment centres), the shorter side resized to `size` and centre-cropped to size x size.
+PackResult pack_video(const fs::path& input, const fs::path& out, const PackOptions& opt) {
+  const fs::path root = opt.split.empty() ? input : input / opt.split;
+  if (!fs::is_directory(root)) throw UsageError(root.string() + ": video input must be a folder of class folders");
+  if (opt.frames < 1) throw UsageError("--frames must be at least 1");
+  std::vector<std::string> classes;
+  const auto sources = clips::list_sources(root, &classes);
+  Packer packer(out, opt, "video", input);
+  const clips::Spatial spatial{opt.size, opt.size, false};
+  for (const auto& src : sources) {
+    if (packer.full()) break;
+    try {
+      const auto idx = clips::frame_indices(src.frame_count, opt.frames, 1, clips::Sampling::Uniform, 0, 1, nullptr);
+      const auto frames = clips::transform_frames(clips::read_frames(src, idx, false), spatial, nullptr, src.path.string());
+      packer.add_clip(src.path.string(), src.label, frames);
+    } catch (const UserError& e) {
+      packer.bad(src.path.string(), e.what());
+    }
   }
   return packer.finish(classes);
 }
@@ -710,12 +758,13 @@ PackResult pack(const fs::path& input, const fs::path& out_dir, const PackOption
   }
   if (kind == "text") return pack_text(input, out_dir, opt);
   if (kind == "idx") return pack_idx(input, out_dir, opt);
+  if (kind == "video") return pack_video(input, out_dir, opt);
   if (kind == "image") {
     if (!fs::is_directory(input) && !is_tar_name(l))
       throw UsageError(input.string() + ": image input must be a folder or a .tar.gz/.tgz/.tar archive");
     return pack_images(input, out_dir, opt);
   }
-  throw UsageError("unknown --kind '" + kind + "' (image, text, idx or csv)");
+  throw UsageError("unknown --kind '" + kind + "' (image, video, text, idx or csv)");
 }
 
 }  // namespace smlab::datasets
@@ -754,8 +803,8 @@ PackedData read_packed(const fs::path& dir, bool verify) {
       if (sh.count() != s.at("count").get<int64_t>())
         throw UserError(p.string() + ": holds " + std::to_string(sh.count()) + " records, manifest says " +
                         std::to_string(s.at("count").get<int64_t>()));
-      if (out.kind == "image") {
-        if (sh.image_shape.empty()) throw UserError(p.string() + ": image shard without 'images'");
+      if (out.kind == "image" || out.kind == "video") {
+        if (sh.image_shape.empty()) throw UserError(p.string() + ": " + out.kind + " shard without 'images'");
         const std::vector<int64_t> shape(sh.image_shape.begin() + 1, sh.image_shape.end());
         if (shape != out.sample_shape) throw UserError(p.string() + ": image shape differs from the manifest's");
         out.images.insert(out.images.end(), sh.images.begin(), sh.images.end());

@@ -5,6 +5,9 @@
 //          the class of a file is its parent folder's name; JPEG/PNG/BMP decoded with OpenCV and
 //          stored as HWC uint8 RGB. `split` keeps only files under <split>/ of the input.
 //   idx    MNIST-style IDX images (gzipped or not) with the matching labels file.
+//   video  a folder of class subfolders of video files and frame folders (datasets/clips.h);
+//          each becomes `frames` frames sampled uniformly, decoded with OpenCV, the shorter side
+//          resized to `size` and centre-cropped to size x size, stored as THWC uint8 RGB.
 //   text   TSV/CSV rows "... label ... text ..." (SemEval-2017 4A: id<TAB>label<TAB>text), or a
 //          TweetEval "<split>_text.txt" with its "<split>_labels.txt" and mapping.txt.
 //   csv    the same as text with a comma delimiter.
@@ -24,11 +27,12 @@ struct BadRecord {
 };
 
 struct PackOptions {
-  std::string kind;          ///< "", "image", "text", "idx", "csv" ("" = detect from the input)
+  std::string kind;          ///< "", "image", "video", "text", "idx", "csv" ("" = detect from the input)
   bool skip_bad = false;     ///< count and list bad records instead of failing
   int64_t shard_size = 10000;
   std::string split;         ///< image inputs: keep only <split>/...; recorded in the manifest
-  int64_t size = 0;          ///< images: resize to size x size (0 = keep; all must then agree)
+  int64_t size = 0;          ///< images: resize to size x size; video: shorter side to size, centre crop (0 = keep; all must then agree)
+  int64_t frames = 16;       ///< video: frames per clip, sampled uniformly over each video
   int64_t limit = 0;         ///< pack only the first `limit` records (0 = all)
   std::string labels;        ///< idx: labels file (default: images name with images-idx3 -> labels-idx1)
   int label_column = 1;      ///< text: 0-based column of the label
@@ -49,6 +53,20 @@ struct PackResult {
 /// Packs `input` into `out_dir` (created if needed). Throws UserError naming the file and
 /// record of the first bad record unless options.skip_bad.
 PackResult pack(const std::filesystem::path& input, const std::filesystem::path& out_dir, const PackOptions& options);
+
+/// Whether a file name has an image extension that pack and the frame-folder reader decode
+/// (.jpg .jpeg .png .bmp, any case).
+bool is_image_file(const std::filesystem::path& path);
+
+/// The contents of an IDX file (MNIST format), unsigned-byte elements only.
+struct IdxData {
+  std::vector<int64_t> dims;  ///< e.g. {N, 28, 28} for images, {N} for labels
+  std::vector<uint8_t> data;  ///< row-major
+};
+
+/// Reads an IDX file, gzipped or not. Throws UserError naming the file (and the record where a
+/// truncated file ends).
+IdxData read_idx(const std::filesystem::path& path);
 
 // ---------------------------------------------------------------------------------------------
 // Text records, shared by `pack --kind text` and the text_tsv dataset.
@@ -82,10 +100,10 @@ namespace smlab::datasets {
 
 /// A packed folder read back whole (manifest.json + every shard, in order).
 struct PackedData {
-  std::string kind;                   ///< "image" or "text"
+  std::string kind;                   ///< "image", "video" or "text"
   std::vector<std::string> classes;
-  std::vector<int64_t> sample_shape;  ///< images: {H, W, C}
-  std::vector<uint8_t> images;        ///< images: count * H * W * C bytes
+  std::vector<int64_t> sample_shape;  ///< images: {H, W, C}; video: {T, H, W, C}
+  std::vector<uint8_t> images;        ///< images and video: count * prod(sample_shape) bytes
   std::vector<std::string> texts;     ///< text
   std::vector<int64_t> labels;
   int64_t count() const { return static_cast<int64_t>(labels.size()); }

@@ -17,6 +17,22 @@ namespace smlab::models::layers {
 /// Activation placed after a conv + BatchNorm pair.
 enum class Act { None, ReLU, ReLU6, SiLU };
 
+/// Per-axis sizes of a 3-d convolution or pooling: one value for (T, H, W) or three.
+using Size3 = torch::ExpandingArray<3>;
+
+/// A bias-free Conv3d, as every torchvision / Hara et al. video network builds them.
+///
+/// Example:
+///   auto c = layers::conv3d(64, 128, {1, 3, 3}, {1, 2, 2}, {0, 1, 1});  // spatial-only 3x3, stride 2
+inline torch::nn::Conv3d conv3d(int64_t in, int64_t out, Size3 kernel, Size3 stride = 1, Size3 padding = 0,
+                                int64_t groups = 1, bool bias = false) {
+  TORCH_CHECK(in > 0 && out > 0, "conv3d: channel counts must be positive, got in=", in, " out=", out);
+  TORCH_CHECK(groups > 0 && in % groups == 0 && out % groups == 0, "conv3d: groups=", groups, " must divide in=", in,
+              " and out=", out);
+  return torch::nn::Conv3d(
+      torch::nn::Conv3dOptions(in, out, kernel).stride(stride).padding(padding).groups(groups).bias(bias));
+}
+
 /// Options of a 2-d convolution as torchvision builds them: padding (k - 1) / 2 unless set.
 struct ConvOptions {
   ConvOptions(int64_t in, int64_t out, int64_t kernel) : in_(in), out_(out), kernel_(kernel) {}
@@ -76,26 +92,31 @@ inline int64_t make_divisible(double v, int64_t divisor) {
   return nv;
 }
 
-/// Sets every BatchNorm weight to 1 and bias to 0 (torchvision's initialisation).
+/// Sets every BatchNorm (2-d and 3-d) weight to 1 and bias to 0 (torchvision's initialisation).
 inline void init_batch_norms(torch::nn::Module& root) {
   torch::NoGradGuard g;
+  auto init = [](auto* bn) {
+    torch::nn::init::ones_(bn->weight);
+    torch::nn::init::zeros_(bn->bias);
+  };
   for (auto& m : root.modules(/*include_self=*/false)) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-      torch::nn::init::ones_(bn->weight);
-      torch::nn::init::zeros_(bn->bias);
-    }
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) init(bn);
+    if (auto* bn = m->as<torch::nn::BatchNorm3d>()) init(bn);
   }
 }
 
-/// Kaiming-normal (fan_out, ReLU gain) conv weights with zero biases, as torchvision's
-/// ResNet, VGG, MobileNet and EfficientNet initialise them; BatchNorm to 1 / 0.
+/// Kaiming-normal (fan_out, ReLU gain) conv weights (2-d and 3-d) with zero biases, as
+/// torchvision's ResNet, VGG, MobileNet, EfficientNet and video ResNets initialise them;
+/// BatchNorm to 1 / 0.
 inline void init_convs_kaiming_fan_out(torch::nn::Module& root) {
   torch::NoGradGuard g;
+  auto init = [](auto* c) {
+    torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+    if (c->bias.defined()) torch::nn::init::zeros_(c->bias);
+  };
   for (auto& m : root.modules(/*include_self=*/false)) {
-    if (auto* c = m->as<torch::nn::Conv2d>()) {
-      torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-      if (c->bias.defined()) torch::nn::init::zeros_(c->bias);
-    }
+    if (auto* c = m->as<torch::nn::Conv2d>()) init(c);
+    if (auto* c = m->as<torch::nn::Conv3d>()) init(c);
   }
   init_batch_norms(root);
 }
@@ -116,6 +137,14 @@ inline int64_t image_channels(const datasets::DatasetInfo& info, const std::stri
   TORCH_CHECK(info.input_shape.size() == 3, model, " needs C x H x W images, got ", info.input_shape.size(),
               "-d samples");
   TORCH_CHECK(info.input_shape[0] > 0, model, ": input channel count must be positive, got ", info.input_shape[0]);
+  return info.input_shape[0];
+}
+
+/// Checks that the data are C x T x H x W clips and returns C.
+inline int64_t video_channels(const datasets::DatasetInfo& info, const std::string& model) {
+  TORCH_CHECK(info.input_shape.size() == 4, model, " needs C x T x H x W clips, got ", info.input_shape.size(),
+              "-d samples");
+  for (auto d : info.input_shape) TORCH_CHECK(d > 0, model, ": clip dimensions must be positive, got ", info.input_shape);
   return info.input_shape[0];
 }
 

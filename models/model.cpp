@@ -90,6 +90,10 @@ void register_vgg();
 void register_mobilenet_v2();
 void register_densenet();
 void register_efficientnet();
+void register_video_resnet();
+void register_c3d();
+void register_resnext3d();
+void register_frame_2d();
 
 void register_builtin() {
   register_mlp();
@@ -101,6 +105,10 @@ void register_builtin() {
   register_mobilenet_v2();
   register_densenet();
   register_efficientnet();
+  register_video_resnet();
+  register_c3d();
+  register_resnext3d();
+  register_frame_2d();
   expose(registry());
 }
 

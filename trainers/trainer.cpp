@@ -650,10 +650,13 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
       x = datasets::apply_augmentations(augs, x.cpu(), gen).to(device);
     }
     if (channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    // Multi-clip evaluation (video datasets' eval_clips): [B, K, ...] inputs, one more axis than
+    // the samples' [B, ...]; the model sees the B * K clips and their logits are averaged per sample.
+    const bool multi = x.dim() == static_cast<int64_t>(loader.dataset().info().input_shape.size()) + 2;
     torch::Tensor out;
     {
       AutocastScope autocast(device, amp);
-      out = model.forward(x);
+      out = multi ? model.forward(x.flatten(0, 1)).unflatten(0, {x.size(0), x.size(1)}).mean(1) : model.forward(x);
     }
     if (!fn(out.to(torch::kFloat), batch->target)) break;
   }

@@ -13,28 +13,21 @@ reject weights of another architecture.
 
 Run by CTest with SMLAB_PARITY_PROBE set; exits 77 (skipped) when it is unset or torchvision
 cannot be imported, 1 on any failure. Prints the parameter counts and errors at the end.
+The machinery is shared with test_video_parity.py in parity_common.py.
 """
-import json
-import os
-import subprocess
 import sys
-import tempfile
 import unittest
 
-PROBE = os.environ.get("SMLAB_PARITY_PROBE", "")
-
 try:
-    import numpy as np
-    import torch
     import torch.nn as nn
     import torch.nn.functional as F
     import torchvision
+
+    import parity_common
+    from parity_common import ParityChecks, ParityRun
 except ImportError as e:  # pragma: no cover
     print(f"skipping: {e}")
     sys.exit(77)
-
-TOL = 1e-5
-RESULTS = {}
 
 
 # --- reference CIFAR ResNet (He et al. 2016, section 4.2), independent of the C++ code ---
@@ -83,46 +76,6 @@ class CifarResNet(nn.Module):
         return self.fc(h.mean((2, 3)))
 
 
-def randomize(model, seed):
-    """Non-trivial weights everywhere: BatchNorm affine parameters and running statistics
-    are drawn at random so that a swapped or missing buffer changes the output."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.num_batches_tracked.fill_(7)
-            elif isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
-
-
-def param_count(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-class _Carrier(nn.Module):
-    """Holds a model's parameters and buffers under the same names, with a trivial forward,
-    so that the TorchScript file is quick to write and to load (no graph of the model)."""
-
-    def forward(self, x):
-        return x
-
-
-def weights_carrier(model):
-    c = _Carrier()
-    for name, p in model.named_parameters(recurse=False):
-        c.register_parameter(name, p)
-    for name, b in model.named_buffers(recurse=False):
-        c.register_buffer(name, b)
-    for name, child in model.named_children():
-        c.add_module(name, weights_carrier(child))
-    return c
-
-
 # key -> (smlab model, reference factory, input shape, classes, model options, expected
 #         reference parameter count or None, save the traced model itself (else a carrier))
 CASES = {
@@ -164,59 +117,14 @@ BAD_CASES = {
 }
 
 
-class TorchvisionParity(unittest.TestCase):
+class TorchvisionParity(ParityChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="smlab_parity_")
-        tmp = cls._tmp.name
-        cls.expected, cls.ref_params, jobs = {}, {}, []
-        for i, (key, (model, factory, shape, classes, options, _, full)) in enumerate(CASES.items()):
-            torch.manual_seed(i)
-            ref = randomize(factory(), 1000 + i).eval()
-            x = torch.randn(*shape)
-            with torch.no_grad():
-                cls.expected[key] = ref(x)
-                saved = torch.jit.trace(ref, x, check_trace=False) if full else torch.jit.script(weights_carrier(ref))
-            cls.ref_params[key] = param_count(ref)
-            weights, inp, out = (os.path.join(tmp, f"{i}.{ext}") for ext in ("pt", "in.bin", "out.bin"))
-            saved.save(weights)
-            x.contiguous().numpy().astype("<f4").tofile(inp)
-            jobs.append((key, [model, str(classes), inp, ",".join(map(str, shape)), out, weights, *options]))
-            del ref, saved
-        for key, (model, source, classes, _) in BAD_CASES.items():
-            src = jobs[list(CASES).index(source)][1]
-            jobs.append((key, [model, str(classes), *src[2:4], os.path.join(tmp, "bad.out.bin"), src[5]]))
-        manifest = os.path.join(tmp, "jobs.tsv")
-        with open(manifest, "w") as f:
-            f.writelines("\t".join(fields) + "\n" for _, fields in jobs)
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        proc = subprocess.run([PROBE, "--batch", manifest], capture_output=True, text=True, timeout=600, env=env)
-        lines = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
-        if len(lines) != len(jobs):
-            raise AssertionError(f"probe answered {len(lines)} of {len(jobs)} jobs (rc {proc.returncode})\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
-        cls.answers = {key: ans for (key, _), ans in zip(jobs, lines)}
-        cls.outputs = {key: fields[4] for key, fields in jobs}
+        cls.parity = ParityRun(CASES, BAD_CASES)
 
     @classmethod
     def tearDownClass(cls):
-        cls._tmp.cleanup()
-
-    def check(self, key):
-        ans, expected = self.answers[key], self.expected[key]
-        self.assertNotIn("error", ans, f"{key}: probe failed: {ans.get('error')}")
-        want = self.ref_params[key]
-        if CASES[key][5] is not None:
-            self.assertEqual(want, CASES[key][5], f"{key}: reference parameter count")
-        self.assertEqual(ans["param_count"], want, f"{key}: parameter count differs from the reference")
-        self.assertEqual(ans["output_shape"], list(expected.shape))
-        got = torch.from_numpy(np.fromfile(self.outputs[key], dtype="<f4")).reshape(expected.shape)
-        self.assertTrue(torch.isfinite(expected).all(), f"{key}: reference logits not finite")
-        scale = expected.abs().max().item()
-        self.assertGreater(scale, 0.0)
-        rel = (got - expected).abs().max().item() / scale
-        RESULTS[key] = (want, rel)
-        self.assertLessEqual(rel, TOL, f"{key}: max relative error {rel:.3e} > {TOL}")
+        cls.parity.cleanup()
 
     def test_resnet18(self):
         self.check("resnet18")
@@ -246,7 +154,7 @@ class TorchvisionParity(unittest.TestCase):
 
     def test_cifar_resnet20(self):
         # He et al. 2016, Table 6: ResNet-20 has 0.27M parameters.
-        self.assertEqual(round(self.ref_params["resnet20"] / 1e6, 2), 0.27)
+        self.assertEqual(round(self.parity.ref_params["resnet20"] / 1e6, 2), 0.27)
         self.check("resnet20")
 
     def test_cifar_resnet20_option_b(self):
@@ -256,24 +164,12 @@ class TorchvisionParity(unittest.TestCase):
         # Paper, Table 6: 0.46M, 0.66M, 0.85M, 1.7M.
         for depth, millions, digits in ((32, 0.46, 2), (44, 0.66, 2), (56, 0.85, 2), (110, 1.7, 1)):
             with self.subTest(depth=depth):
-                self.assertEqual(round(self.ref_params[f"resnet{depth}"] / 1e6, digits), millions)
+                self.assertEqual(round(self.parity.ref_params[f"resnet{depth}"] / 1e6, digits), millions)
                 self.check(f"resnet{depth}")
 
     def test_strict_import_rejects_other_models(self):
-        for key, (_, _, _, fragment) in BAD_CASES.items():
-            with self.subTest(key=key):
-                self.assertIn("error", self.answers[key], f"{key}: import should have failed")
-                self.assertIn(fragment, self.answers[key]["error"])
+        self.check_bad(BAD_CASES)
 
 
 if __name__ == "__main__":
-    if not PROBE:
-        print("skipping: SMLAB_PARITY_PROBE is not set")
-        sys.exit(77)
-    # One thread on each side: the test runs beside others under CTest, and OpenMP threads that
-    # spin on a busy machine are far slower than one.
-    torch.set_num_threads(1)
-    prog = unittest.main(exit=False, verbosity=2)
-    for k, (n, rel) in sorted(RESULTS.items()):
-        print(f"parity {k:24s} params {n:>11,d}  max_rel_err {rel:.3e}")
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    sys.exit(parity_common.main(unittest))

@@ -1,10 +1,11 @@
 // Builds smlab models by name, imports weights from TorchScript files and runs one input
-// through each in eval mode. Driven by tests/python/test_torchvision_parity.py, which compares
-// the logits with torchvision's.
+// through each in eval mode. Driven by tests/python/test_torchvision_parity.py and
+// test_video_parity.py, which compare the logits with torchvision's.
 //
-// usage: smlab_parity_probe MODEL CLASSES INPUT.bin N,C,H,W OUT.bin [WEIGHTS.pt|-] [key=value ...]
+// usage: smlab_parity_probe MODEL CLASSES INPUT.bin SHAPE OUT.bin [WEIGHTS.pt|-] [key=value ...]
 //        smlab_parity_probe --batch JOBS.tsv
-//   INPUT.bin  raw little-endian float32 of shape N,C,H,W
+//   SHAPE      N,C,H,W for images or N,C,T,H,W for video clips
+//   INPUT.bin  raw little-endian float32 of that shape
 //   OUT.bin    receives the raw float32 logits [N, CLASSES]
 //   WEIGHTS.pt TorchScript module to import strictly ("-" keeps the model's own initialisation)
 //   key=value  model options (e.g. shortcut=B)
@@ -51,12 +52,12 @@ std::string json_escape(const std::string& s) {
 
 /// Runs one job (fields as on the command line) and returns its JSON line.
 std::string run_job(const std::vector<std::string>& a) {
-  TORCH_CHECK(a.size() >= 5, "a job needs MODEL CLASSES INPUT.bin N,C,H,W OUT.bin, got ", a.size(), " fields");
+  TORCH_CHECK(a.size() >= 5, "a job needs MODEL CLASSES INPUT.bin SHAPE OUT.bin, got ", a.size(), " fields");
   const std::string& model = a[0];
   const int64_t classes = std::stoll(a[1]);
   std::vector<int64_t> shape;
   for (const auto& d : split(a[3], ',')) shape.push_back(std::stoll(d));
-  TORCH_CHECK(shape.size() == 4, "input shape must be N,C,H,W, got ", a[3]);
+  TORCH_CHECK(shape.size() == 4 || shape.size() == 5, "input shape must be N,C,H,W or N,C,T,H,W, got ", a[3]);
   std::vector<std::string> overrides{"model.name=" + model};
   for (size_t i = 6; i < a.size(); ++i) overrides.push_back("model." + a[i]);
   const auto cfg = smlab::config::load_string("version: 1\n", "parity_probe", overrides);
@@ -64,7 +65,7 @@ std::string run_job(const std::vector<std::string>& a) {
   smlab::datasets::DatasetInfo info;
   info.task = smlab::datasets::Task::Classification;
   info.num_classes = classes;
-  info.input_shape = {shape[1], shape[2], shape[3]};
+  info.input_shape.assign(shape.begin() + 1, shape.end());
   auto net = smlab::models::build(cfg, info);
   if (a.size() >= 6 && a[5] != "-") smlab::models::import_weights(*net, a[5]);
   net->eval();
@@ -95,7 +96,8 @@ std::string run_job(const std::vector<std::string>& a) {
 
 int main(int argc, char** argv) {
   if (argc < 3 || (std::string(argv[1]) != "--batch" && argc < 6)) {
-    std::cerr << "usage: smlab_parity_probe MODEL CLASSES INPUT.bin N,C,H,W OUT.bin [WEIGHTS.pt|-] [key=value ...]\n"
+    std::cerr << "usage: smlab_parity_probe MODEL CLASSES INPUT.bin N,C,H,W|N,C,T,H,W OUT.bin [WEIGHTS.pt|-] "
+                 "[key=value ...]\n"
                  "       smlab_parity_probe --batch JOBS.tsv\n";
     return 2;
   }

@@ -24,7 +24,8 @@ Verb bench_verb() {
       "Reports steps/s over the timed loop, the median time of one step, and the process CPU seconds per step\n"
       "(all threads), which a busy shared machine disturbs less than wall time.\n"
       "The data is chosen by the model (synthetic_tokens for text models, synthetic_blobs for mlp,\n"
-      "synthetic_images 3x32x32 otherwise); any config key can be overridden as key=value.";
+      "moving_mnist 1x8x32x32 clips for video models, synthetic_images 3x32x32 otherwise); any config\n"
+      "key can be overridden as key=value.";
   s.positionals = {{"name", "benchmark: train-step"}, {"key=value", "config overrides", false, true}};
   s.flags = {{"model", "NAME", "registered model", "small_cnn"},
              {"batch", "N", "batch size", "128"},
@@ -34,7 +35,8 @@ Verb bench_verb() {
              {"device", "DEV", "cpu, cuda, cuda:N", "cpu"},
              {"channels-last", "", "channels_last for 4-D inputs", ""}};
   s.examples = {"smlab bench train-step --model resnet20 --batch 128 --threads 2",
-                "smlab bench train-step --model text_cnn --batch 64 data.length=64 data.vocab_size=20000"};
+                "smlab bench train-step --model text_cnn --batch 64 data.length=64 data.vocab_size=20000",
+                "smlab bench train-step --model r3d_18 --batch 16 model.width=16 data.frames=16 data.size=64"};
   return {s, [](const Args& args) {
             if (args.positional(0) != "train-step") throw UsageError("unknown benchmark '" + args.positional(0) + "' (train-step)");
             const std::string model = args.get("model");
@@ -43,6 +45,7 @@ Verb bench_verb() {
             std::string data = "synthetic_images";
             if (model == "mlp") data = "synthetic_blobs";
             if (model.find("text") != std::string::npos || model.find("lstm") != std::string::npos) data = "synthetic_tokens";
+            if (models::input_kind(model) == models::InputKind::Video) data = "moving_mnist";
             std::vector<std::string> ov = {"model.name=" + model, "data.name=" + data,
                                            "data.train_size=" + std::to_string(batch)};
             if (data == "synthetic_images") {

@@ -20,13 +20,19 @@ Verb pack_verb() {
       "'texts' UTF-8 strings, and 'labels' int64; chunked, deflate) are written under temporary names\n"
       "and renamed; manifest.json (classes, shapes, labels, per-record sources, per-shard CRC-32,\n"
       "skipped records) is written last and atomically. A bad record (undecodable image, wrong column\n"
-      "count, bad label) stops packing with its file and record, unless --skip-bad. See docs/data.md.";
+      "count, bad label) stops packing with its file and record, unless --skip-bad. See docs/data.md.\n"
+      "--kind video: a folder of class subfolders of video files (.avi .mp4 .mkv .mov .webm ...) and\n"
+      "frame folders (one folder of images per clip), decoded with OpenCV; each clip keeps --frames\n"
+      "frames sampled uniformly, the shorter side resized to --size and centre-cropped, stored as\n"
+      "'images' uint8 [N,T,H,W,C] (dataset hdf5_clips; see docs/video.md).";
   s.positionals = {{"input", "raw input (folder, tar.gz, IDX, TSV/CSV)"}, {"output", "output folder for the shards"}};
-  s.flags = {{"kind", "KIND", "image, idx, text or csv (default: from the input's name)", ""},
+  s.flags = {{"kind", "KIND", "image, video, idx, text or csv (default: from the input's name; video must be given)", ""},
              {"skip-bad", "", "count and list bad records in the manifest instead of failing", ""},
              {"shard-size", "N", "records per shard", "10000"},
              {"split", "NAME", "images: pack only <NAME>/ of the input; recorded in the manifest", ""},
-             {"size", "S", "images: resize every image to S x S (0 = keep; all sizes must then agree)", "0"},
+             {"size", "S", "images: resize every image to S x S; video: shorter side to S, centre crop S x S "
+              "(0 = keep; all sizes must then agree)", "0"},
+             {"frames", "T", "video: frames per clip, sampled uniformly over each video", "16"},
              {"limit", "N", "pack only the first N records (0 = all)", "0"},
              {"labels", "FILE", "idx: labels file (default: images name with images-idx3 -> labels-idx1)", ""},
              {"label-column", "I", "text: 0-based label column", "1"},
@@ -39,7 +45,8 @@ Verb pack_verb() {
       "smlab pack $SMLAB_DATA/mnist_test_digits/t10k-images-idx3-ubyte.gz data/mnist_test",
       "smlab pack $SMLAB_DATA/semeval2017_task4a/test2017/SemEval2017-task4-test.subtask-A.english.txt data/semeval_test "
       "--kind text --unescape",
-      "smlab pack photos/ data/photos --size 64 --skip-bad"};
+      "smlab pack photos/ data/photos --size 64 --skip-bad",
+      "smlab pack clips/ data/clips --kind video --frames 16 --size 64"};
   return {s, [](const Args& args) {
             datasets::PackOptions o;
             o.kind = args.get("kind");
@@ -47,6 +54,7 @@ Verb pack_verb() {
             o.shard_size = args.get_int("shard-size");
             o.split = args.get("split");
             o.size = args.get_int("size");
+            o.frames = args.get_int("frames");
             o.limit = args.get_int("limit");
             o.labels = args.get("labels");
             o.label_column = args.get_int("label-column");
