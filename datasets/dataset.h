@@ -5,6 +5,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,6 +42,10 @@ class Dataset {
   /// Assembles the samples at `indices` into one batch. Must be thread-safe.
   virtual Batch get(const std::vector<int64_t>& indices) const = 0;
   virtual const DatasetInfo& info() const = 0;
+  /// What a deployed model needs to prepare raw inputs the way this dataset does (fitted
+  /// scalers, one-hot categories, window layout), or null when there is nothing to record.
+  /// The trainer writes it to <run>/preprocessing.json.
+  virtual nlohmann::json preprocessing() const { return nullptr; }
 };
 
 /// A dataset held as two tensors in memory (generated sets, packed shards once loaded).
