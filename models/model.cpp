@@ -90,6 +90,7 @@ void register_vgg();
 void register_mobilenet_v2();
 void register_densenet();
 void register_efficientnet();
+void register_lstm_forecaster();
 
 void register_builtin() {
   register_mlp();
@@ -101,6 +102,7 @@ void register_builtin() {
   register_mobilenet_v2();
   register_densenet();
   register_efficientnet();
+  register_lstm_forecaster();
   expose(registry());
 }
 
