@@ -5,6 +5,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,6 +49,10 @@ class Dataset {
   /// epoch: datasets that draw per-sample randomness (temporal jitter of video clips) seed it
   /// by (seed, epoch, index), so that runs and resumed runs draw the same.
   virtual void set_epoch(int64_t /*epoch*/) {}
+  /// What a deployed model needs to prepare raw inputs the way this dataset does (fitted
+  /// scalers, one-hot categories, window layout), or null when there is nothing to record.
+  /// The trainer writes it to <run>/preprocessing.json.
+  virtual nlohmann::json preprocessing() const { return nullptr; }
 };
 
 /// A dataset held as two tensors in memory (generated sets, packed shards once loaded).

@@ -7,6 +7,8 @@ void register_hdf5_images();
 void register_text_tsv();
 void register_moving_mnist();
 void register_clips();
+void register_csv_table();
+void register_time_series_windows();
 
 void register_builtin() {
   register_synthetic();
@@ -14,6 +16,8 @@ void register_builtin() {
   register_text_tsv();
   register_moving_mnist();
   register_clips();
+  register_csv_table();
+  register_time_series_windows();
   expose(registry());
 }
 

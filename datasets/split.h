@@ -46,4 +46,21 @@ inline std::vector<int64_t> hold_out_indices(int64_t n, double fraction, uint64_
   return std::vector<int64_t>(part.data_ptr<int64_t>(), part.data_ptr<int64_t>() + part.numel());
 }
 
+/// Fold `fold` of `folds` over a seeded permutation of n records: contiguous chunks of the
+/// permutation whose sizes differ by at most one (the first n % folds chunks are one longer, as
+/// numpy.array_split). Returns the fold's records (take_fold) or all the others, each in
+/// permutation order.
+inline std::vector<int64_t> kfold_part(int64_t n, int64_t folds, int64_t fold, uint64_t seed, bool take_fold) {
+  auto gen = torch::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto perm = torch::randperm(n, gen, torch::kInt64);
+  const int64_t* p = perm.data_ptr<int64_t>();
+  const int64_t base = n / folds, extra = n % folds;
+  const int64_t begin = fold * base + std::min(fold, extra);
+  const int64_t end = begin + base + (fold < extra ? 1 : 0);
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < n; ++i)
+    if ((i >= begin && i < end) == take_fold) out.push_back(p[i]);
+  return out;
+}
+
 }  // namespace smlab::datasets::detail

@@ -94,6 +94,7 @@ void register_video_resnet();
 void register_c3d();
 void register_resnext3d();
 void register_frame_2d();
+void register_lstm_forecaster();
 
 void register_builtin() {
   register_mlp();
@@ -109,6 +110,7 @@ void register_builtin() {
   register_c3d();
   register_resnext3d();
   register_frame_2d();
+  register_lstm_forecaster();
   expose(registry());
 }
 

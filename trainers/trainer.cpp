@@ -8,6 +8,7 @@
 #include <iostream>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -236,6 +237,9 @@ void TrainerImpl::setup() {
     }
   } else if (main_) {
     run_ = RunDir::create(cfg_, device_.str(), opt_.run_dir);
+    // What scoring needs to prepare raw inputs as training did (fitted scalers, categories, ...).
+    if (const auto prep = train_ds_->preprocessing(); !prep.is_null())
+      write_file_atomic(run_->path() / "preprocessing.json", prep.dump(2) + "\n");
   }
   if (main_ && cfg_.get<bool>("train.tensorboard")) tb_ = std::make_unique<TensorBoardWriter>(run_->tensorboard());
   if (dist_) ddp_ = std::make_unique<DataParallel>(*model_, *dist_);  // after resume: rank 0's weights win

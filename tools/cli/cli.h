@@ -94,5 +94,8 @@ Verb tokenizer_verb();
 Verb bench_verb();
 Verb config_verb();
 Verb import_weights_verb();
+Verb forecast_eval_verb();
+Verb cv_verb();
+Verb segment_verb();
 
 }  // namespace smlab::cli
