@@ -26,6 +26,12 @@ struct DatasetInfo {
   std::vector<int64_t> input_shape;     ///< per sample, e.g. {3, 32, 32} or {16} features
   std::vector<std::string> class_names; ///< classification only
   int64_t vocab_size = 0;               ///< token datasets
+  std::string tokenizer;                ///< token datasets: the SentencePiece .model they were encoded with
+  /// Token datasets with character n-grams: int64 [vocab_size, G], row v = hashed n-gram ids of
+  /// piece v in [vocab_size, vocab_size + ngram_buckets), 0 = unused (datasets/text_prep.h). Text
+  /// models keep it as a buffer and look it up inside forward, so inputs stay [B, L] ids.
+  torch::Tensor piece_ngrams;
+  int64_t ngram_buckets = 0;
 };
 
 struct Batch {
