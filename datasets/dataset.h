@@ -31,6 +31,12 @@ struct DatasetInfo {
   /// Image/video samples are 8-bit pixels (uint8, or float scaled by 1/255), so an exported
   /// artifact takes uint8 pixels and scales (and normalises) them inside its graph.
   bool pixels = false;
+  std::string tokenizer;                ///< token datasets: the SentencePiece .model they were encoded with
+  /// Token datasets with character n-grams: int64 [vocab_size, G], row v = hashed n-gram ids of
+  /// piece v in [vocab_size, vocab_size + ngram_buckets), 0 = unused (datasets/text_prep.h). Text
+  /// models keep it as a buffer and look it up inside forward, so inputs stay [B, L] ids.
+  torch::Tensor piece_ngrams;
+  int64_t ngram_buckets = 0;
 };
 
 struct Batch {

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <sstream>
+#include <unistd.h>
 #include <unordered_map>
 
 #include "core/atomic_file.h"
@@ -83,6 +84,8 @@ torch::Tensor Tokenizer::encode_batch(const std::vector<std::string>& texts, int
 int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 int Tokenizer::pad_id() const { return sp_->pad_id(); }
 int Tokenizer::unk_id() const { return sp_->unk_id(); }
+std::string Tokenizer::piece(int id) const { return sp_->IdToPiece(id); }
+bool Tokenizer::is_special(int id) const { return sp_->IsControl(id) || sp_->IsUnknown(id) || sp_->IsUnused(id); }
 
 void train_tokenizer(const TokenizerTrainOptions& o) {
   if (!std::filesystem::exists(o.input)) throw UserError(o.input.string() + ": training text not found");
@@ -92,6 +95,7 @@ void train_tokenizer(const TokenizerTrainOptions& o) {
       {"input", o.input.string()},
       {"vocab_size", std::to_string(o.vocab_size)},
       {"model_type", o.model_type},
+      {"normalization_rule_name", o.normalization},
       {"character_coverage", std::to_string(o.character_coverage)},
       {"pad_id", "0"},
       {"unk_id", "1"},
@@ -116,6 +120,34 @@ void train_tokenizer(const TokenizerTrainOptions& o) {
   for (int i = 0; i < sp.GetPieceSize(); ++i) vocab << sp.IdToPiece(i) << "\t" << sp.GetScore(i) << "\n";
   write_file_atomic(o.model_prefix + ".vocab", vocab.str());
   write_file_atomic(o.model_prefix + ".model", proto);
+}
+
+}  // namespace smlab::datasets
+
+namespace smlab::datasets {
+
+void train_tokenizer(const std::vector<std::string>& texts, TokenizerTrainOptions o) {
+  if (o.model_prefix.empty()) throw UsageError("--model-prefix is required");
+  if (texts.empty()) throw UserError("no texts to train a tokenizer on (" + o.model_prefix + ")");
+  const std::filesystem::path prefix(o.model_prefix);
+  if (prefix.has_parent_path()) std::filesystem::create_directories(prefix.parent_path());
+  std::string corpus;
+  for (const auto& t : texts) {
+    std::string line = t;
+    for (auto& c : line)
+      if (c == '\n' || c == '\r') c = ' ';
+    corpus += line;
+    corpus += '\n';
+  }
+  o.input = o.model_prefix + ".corpus." + std::to_string(::getpid()) + ".txt";
+  write_file_atomic(o.input, corpus);
+  try {
+    train_tokenizer(o);
+  } catch (...) {
+    std::filesystem::remove(o.input);
+    throw;
+  }
+  std::filesystem::remove(o.input);
 }
 
 }  // namespace smlab::datasets

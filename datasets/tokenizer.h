@@ -35,6 +35,10 @@ class Tokenizer {
   int vocab_size() const;
   int pad_id() const;  ///< -1 when the model has no padding piece
   int unk_id() const;
+  /// The piece string of `id` (SentencePiece marks a word start with U+2581).
+  std::string piece(int id) const;
+  /// Whether `id` is a control, unknown or unused piece (padding is a control piece).
+  bool is_special(int id) const;
   const std::filesystem::path& path() const { return path_; }
 
  private:
@@ -49,6 +53,9 @@ struct TokenizerTrainOptions {
   int vocab_size = 8000;
   std::string model_type = "unigram";  ///< unigram | bpe | word | char
   double character_coverage = 0.9995;
+  /// SentencePiece normalisation rule, stored in the model and applied when encoding:
+  /// nmt_nfkc (default), nfkc, nmt_nfkc_cf / nfkc_cf (also case-folded), identity.
+  std::string normalization = "nmt_nfkc";
   int64_t input_sentence_size = 0;     ///< 0 = all lines
   uint64_t seed = 0;                   ///< sampling seed (only used with input_sentence_size)
   int threads = 1;
@@ -57,5 +64,9 @@ struct TokenizerTrainOptions {
 /// Trains a SentencePiece model (pad 0, unk 1, no BOS/EOS). Both output files are written
 /// under temporary names and renamed. Throws UserError with SentencePiece's message.
 void train_tokenizer(const TokenizerTrainOptions& options);
+
+/// Trains on `texts` (one sentence each; newlines inside a text become spaces), written to a
+/// temporary file beside options.model_prefix that is removed afterwards; options.input is ignored.
+void train_tokenizer(const std::vector<std::string>& texts, TokenizerTrainOptions options);
 
 }  // namespace smlab::datasets

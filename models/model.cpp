@@ -84,6 +84,8 @@ torch::Tensor example_input(const datasets::DatasetInfo& info, int64_t batch) {
 void register_mlp();
 void register_small_cnn();
 void register_text_cnn();
+void register_bilstm();
+void register_transformer_text();
 void register_resnet();
 void register_cifar_resnet();
 void register_vgg();
@@ -100,6 +102,8 @@ void register_builtin() {
   register_mlp();
   register_small_cnn();
   register_text_cnn();
+  register_bilstm();
+  register_transformer_text();
   register_resnet();
   register_cifar_resnet();
   register_vgg();

@@ -1,23 +1,37 @@
 // TextCNN (Kim 2014, "Convolutional Neural Networks for Sentence Classification"):
 //   token ids [B, L] -> embedding [B, L, E] -> Conv1d(E, F, k) for k in kernel_sizes -> ReLU
 //   -> max over time -> concat [B, F * |k|] -> dropout -> Linear -> logits
+// Defaults follow the paper's CNN-rand setting: windows 3/4/5 with 100 feature maps each, dropout
+// 0.5 and an l2 max-norm constraint s = 3 on the classifier's weight vectors (rescaled after
+// each update; applied here at the start of every training-mode forward, so it acts on the
+// weights the previous step produced). The embedding width defaults to 128 (the paper: 300).
+//
+// Padding: Kim pads every sentence with zeros to a fixed length (with max_window - 1 zeros in
+// front), so windows that lie wholly in the padding still take part in the max as ReLU(bias).
+// Here the convolution is "wide" (k - 1 zeros on both sides, so a text shorter than k still
+// has windows) and only windows that cover at least one real token (mask = ids != 0) take part
+// in the max; appending padding therefore leaves the output unchanged. With data.char_ngrams the
+// embedding averages each piece's character n-grams in (models/text_layers.h).
 #include <torch/torch.h>
 
 #include "models/model.h"
+#include "models/text_layers.h"
 
 namespace smlab::models {
 namespace {
 
+namespace F = torch::nn::functional;
+
 class TextCNNImpl : public Model {
  public:
   TextCNNImpl(int64_t vocab, int64_t embed_dim, const std::vector<int64_t>& kernels, int64_t filters, double dropout,
-              int64_t out)
-      : embedding_(torch::nn::EmbeddingOptions(vocab, embed_dim).padding_idx(0)),
-        dropout_(dropout),
-        fc_(filters * static_cast<int64_t>(kernels.size()), out) {
+              double max_norm, int64_t out, torch::Tensor ngrams)
+      : embedding_(vocab, embed_dim, ngrams), kernels_(kernels), dropout_(dropout), fc_(filters * static_cast<int64_t>(kernels.size()), out),
+        max_norm_(max_norm) {
     register_module("embedding", embedding_);
     for (size_t i = 0; i < kernels.size(); ++i) {
-      convs_->push_back(torch::nn::Conv1d(torch::nn::Conv1dOptions(embed_dim, filters, kernels[i])));
+      convs_->push_back(
+          torch::nn::Conv1d(torch::nn::Conv1dOptions(embed_dim, filters, kernels[i]).padding(kernels[i] - 1)));
     }
     register_module("convs", convs_);
     register_module("dropout", dropout_);
@@ -25,21 +39,31 @@ class TextCNNImpl : public Model {
   }
 
   torch::Tensor forward(const torch::Tensor& tokens) override {
-    TORCH_CHECK(tokens.dim() == 2, "text_cnn expects token ids [B, L], got shape ", tokens.sizes());
-    auto e = embedding_->forward(tokens).transpose(1, 2);  // [B, E, L]
+    if (is_training() && max_norm_ > 0) {
+      torch::NoGradGuard g;
+      fc_->weight.renorm_(2, 0, max_norm_);  // each class's weight vector to l2 norm <= s
+    }
+    const auto mask = text::token_mask(tokens);                        // [B, L]
+    const auto e = embedding_->forward(tokens).transpose(1, 2);        // [B, E, L]
+    const auto m = mask.unsqueeze(1).to(e.dtype());                    // [B, 1, L]
     std::vector<torch::Tensor> pooled;
-    for (const auto& m : *convs_) {
-      auto conv = m->as<torch::nn::Conv1d>();
-      pooled.push_back(torch::relu(conv->forward(e)).amax(2));  // max over time
+    for (size_t i = 0; i < convs_->size(); ++i) {
+      const int64_t k = kernels_[i];
+      auto h = torch::relu(convs_[i]->as<torch::nn::Conv1d>()->forward(e));  // [B, F, L + k - 1]
+      // Output j covers inputs j-k+1 .. j; it is valid when one of them is a real token.
+      auto valid = F::max_pool1d(F::pad(m, F::PadFuncOptions({k - 1, k - 1})), F::MaxPool1dFuncOptions(k).stride(1));
+      pooled.push_back(h.masked_fill(valid == 0, 0.0).amax(2));  // max over time (ReLU >= 0)
     }
     return fc_->forward(dropout_->forward(torch::cat(pooled, 1)));
   }
 
  private:
-  torch::nn::Embedding embedding_;
+  text::TokenEmbedding embedding_;
+  std::vector<int64_t> kernels_;
   torch::nn::ModuleList convs_;
   torch::nn::Dropout dropout_;
   torch::nn::Linear fc_;
+  double max_norm_;
 };
 
 }  // namespace
@@ -52,15 +76,15 @@ void register_text_cnn() {
                       .integer("embed_dim", 128, "embedding width", 1)
                       .list("kernel_sizes", config::Type::IntList, "[3, 4, 5]", "convolution widths (tokens)", 1)
                       .integer("filters", 100, "feature maps per kernel size", 1)
-                      .number("dropout", 0.5, "dropout before the classifier", 0.0, 0.95),
+                      .number("dropout", 0.5, "dropout before the classifier", 0.0, 0.95)
+                      .number("max_norm", 3.0, "l2 max-norm of each classifier weight vector (Kim's s; 0 = off)", 0.0),
                   [](const config::Config& cfg, const datasets::DatasetInfo& info) -> ModelPtr {
-                    int64_t vocab = cfg.get<int64_t>("model.vocab_size");
-                    if (vocab == 0) vocab = info.vocab_size;
-                    TORCH_CHECK(vocab > 0, "text_cnn needs model.vocab_size or a token dataset that reports its vocabulary");
+                    const int64_t vocab = text::embedding_rows(cfg.get<int64_t>("model.vocab_size"), info, "text_cnn");
                     return std::make_shared<TextCNNImpl>(vocab, cfg.get<int64_t>("model.embed_dim"),
                                                          cfg.get<std::vector<int64_t>>("model.kernel_sizes"),
                                                          cfg.get<int64_t>("model.filters"), cfg.get<double>("model.dropout"),
-                                                         output_width(info));
+                                                         cfg.get<double>("model.max_norm"), output_width(info),
+                                                         info.piece_ngrams);
                   }});
   set_input_kind("text_cnn", InputKind::Tokens);
 }

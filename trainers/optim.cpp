@@ -171,14 +171,25 @@ void register_schedules() {
 
 void register_losses() {
   loss_registry().add("cross_entropy",
-                      {"softmax cross-entropy with optional label smoothing",
-                       Schema().number("label_smoothing", 0.0, "label smoothing epsilon", 0.0, 1.0),
+                      {"softmax cross-entropy with optional label smoothing and class weights",
+                       Schema()
+                           .number("label_smoothing", 0.0, "label smoothing epsilon", 0.0, 1.0)
+                           .list("class_weights", config::Type::FloatList, "[]",
+                                 "weight of each class in id order (as torch's weight=: the mean is weighted); [] = equal",
+                                 0.0),
                        [](const config::Config& cfg) -> LossFn {
                          const double eps = cfg.get<double>("loss.label_smoothing");
-                         return [eps](const torch::Tensor& out, const torch::Tensor& target) {
-                           return torch::nn::functional::cross_entropy(
-                               out.to(torch::kFloat), target,
-                               torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(eps));
+                         const auto w = cfg.get<std::vector<double>>("loss.class_weights");
+                         auto opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(eps);
+                         const auto weight = w.empty() ? torch::Tensor() : torch::tensor(w, torch::kFloat);
+                         return [opts, weight](const torch::Tensor& out, const torch::Tensor& target) {
+                           auto o = opts;
+                           if (weight.defined()) {
+                             TORCH_CHECK(weight.numel() == out.size(-1), "loss.class_weights has ", weight.numel(),
+                                         " values but the model has ", out.size(-1), " classes");
+                             o = o.weight(weight.to(out.device()));
+                           }
+                           return torch::nn::functional::cross_entropy(out.to(torch::kFloat), target, o);
                          };
                        }});
   loss_registry().add("mse", {"mean squared error", Schema(), [](const config::Config&) -> LossFn {

@@ -150,7 +150,7 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
   const auto catalog = smlab::registry_catalog();
   const std::map<std::string, std::vector<std::string>> expected = {
       {"models",
-       {"mlp", "small_cnn", "text_cnn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+       {"mlp", "small_cnn", "text_cnn", "bilstm", "transformer_text", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "resnext50_32x4d", "wide_resnet50_2", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "vgg11_bn",
         "vgg16_bn", "mobilenet_v2", "densenet121", "efficientnet_b0", "r3d_18", "mc3_18", "r2plus1d_18", "c3d",
         "resnext3d_50", "resnext3d_101", "frame_2d"}},

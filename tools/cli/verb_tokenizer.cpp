@@ -5,6 +5,9 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/config.h"
+#include "core/register_all.h"
+#include "datasets/text_tsv.h"
 #include "datasets/tokenizer.h"
 #include "tools/cli/cli.h"
 
@@ -15,24 +18,37 @@ Verb tokenizer_verb() {
   s.name = "tokenizer";
   s.summary = "train a SentencePiece tokenizer, or encode text with one";
   s.description =
-      "train:  trains on --input (one sentence per line) and writes <model-prefix>.model and .vocab\n"
-      "        (atomically). Id 0 is padding, 1 is unknown; no BOS/EOS.\n"
+      "train:  trains on --input (one sentence per line), or with --config on the training split of a\n"
+      "        text_tsv experiment (its texts after data.normalize, data.exclude/exclude_eval and\n"
+      "        data.dedup, i.e. exactly what the model trains on; key=value overrides apply), and\n"
+      "        writes <model-prefix>.model and .vocab (atomically). Id 0 is padding, 1 is unknown;\n"
+      "        no BOS/EOS.\n"
       "encode: prints the ids of each line of --input, space-separated, one line per input line\n"
       "        (to --output when given, written atomically).";
-  s.positionals = {{"action", "train or encode"}};
+  s.positionals = {{"action", "train or encode"},
+                   {"key=value", "train --config: config overrides, e.g. data.normalize=none", false, true}};
   s.flags = {{"input", "FILE", "text file, one sentence per line", ""},
+             {"config", "FILE", "train: a text_tsv experiment config whose training texts to use instead of --input", ""},
              {"model-prefix", "P", "train: output prefix (writes P.model, P.vocab)", ""},
              {"vocab-size", "N", "train: vocabulary size", "8000"},
              {"model-type", "TYPE", "train: unigram, bpe, word or char", "unigram"},
              {"character-coverage", "F", "train: share of characters covered", "0.9995"},
+             {"normalization", "RULE", "train: nmt_nfkc, nfkc, nmt_nfkc_cf or nfkc_cf (case-folded), identity", "nmt_nfkc"},
              {"input-sentence-size", "N", "train: sample at most N sentences (0 = all)", "0"},
              {"model", "FILE", "encode: the .model file", ""},
              {"output", "FILE", "encode: write ids here instead of stdout", ""}};
   s.examples = {"smlab tokenizer train --input tweets.txt --model-prefix tok/tweets --vocab-size 8000",
+                "smlab tokenizer train --config experiments/sentiment/text_cnn.yaml --model-prefix tok/sent8k --vocab-size 8000 --normalization nmt_nfkc_cf",
                 "smlab tokenizer encode --model tok/tweets.model --input tweets.txt"};
   return {s, [](const Args& args) {
             const std::string action = args.positional(0);
-            if (args.get("input").empty()) throw UsageError("--input is required");
+            if (action == "train" && !args.get("config").empty()) {
+              if (!args.get("input").empty()) throw UsageError("give --input or --config, not both");
+            } else if (args.get("input").empty()) {
+              throw UsageError("--input is required");
+            }
+            if (action != "train" && args.positionals().size() > 1)
+              throw UsageError("key=value overrides only go with train --config");
             if (action == "train") {
               datasets::TokenizerTrainOptions o;
               o.input = args.get("input");
@@ -42,8 +58,28 @@ Verb tokenizer_verb() {
               if (o.model_type != "unigram" && o.model_type != "bpe" && o.model_type != "word" && o.model_type != "char")
                 throw UsageError("--model-type must be unigram, bpe, word or char");
               o.character_coverage = args.get_double("character-coverage");
+              o.normalization = args.get("normalization");
+              if (o.normalization != "nmt_nfkc" && o.normalization != "nfkc" && o.normalization != "nmt_nfkc_cf" &&
+                  o.normalization != "nfkc_cf" && o.normalization != "identity")
+                throw UsageError("--normalization must be nmt_nfkc, nfkc, nmt_nfkc_cf, nfkc_cf or identity");
               o.input_sentence_size = args.get_int("input-sentence-size");
-              datasets::train_tokenizer(o);
+              if (!args.get("config").empty()) {
+                std::vector<std::string> overrides;
+                for (size_t i = 1; i < args.positionals().size(); ++i) {
+                  if (args.positionals()[i].find('=') == std::string::npos)
+                    throw UsageError("'" + args.positionals()[i] + "' is not a key=value override");
+                  overrides.push_back(args.positionals()[i]);
+                }
+                register_all();
+                const auto cfg = config::load(args.get("config"), overrides);
+                if (cfg.name_of("data") != "text_tsv")
+                  throw UsageError(args.get("config") + ": data.name is '" + cfg.name_of("data") + "', --config needs text_tsv");
+                const auto train = datasets::read_text_split(cfg, datasets::Split::Train);
+                std::cerr << "[smlab] " << train.report << "\n";
+                datasets::train_tokenizer(train.texts, o);
+              } else {
+                datasets::train_tokenizer(o);
+              }
               std::cout << "wrote " << o.model_prefix << ".model and " << o.model_prefix << ".vocab\n";
               return 0;
             }
