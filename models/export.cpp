@@ -124,6 +124,8 @@ nlohmann::json input_spec(InputKind kind, const datasets::DatasetInfo& info, con
     in["vocab_size"] = info.vocab_size;
     in["pad_id"] = 0;
     if (cfg.has("data.max_len")) in["max_len"] = cfg.get<int64_t>("data.max_len");
+    // Text normalisation applied before tokenising (e.g. TweetEval's @user / http), for the scorer.
+    if (cfg.has("data.normalize")) in["normalize"] = cfg.get<std::string>("data.normalize");
   }
   return in;
 }
@@ -206,8 +208,10 @@ Artifact export_model(Model& model, const config::Config& cfg, const datasets::D
   if (!(err <= 1e-5))
     throw UserError("export of " + name + ": the TorchScript graph disagrees with the C++ model at batch 3 (relative error " +
                     std::to_string(err) + " > 1e-5); its forward probably bakes an input size into the trace");
-  if (cfg.has("data.tokenizer") && !cfg.get<std::string>("data.tokenizer").empty()) {
-    a.files[kArtifactTokenizerFile] = read_file(cfg.get<std::string>("data.tokenizer"));
+  std::string tok = info.tokenizer;
+  if (tok.empty() && cfg.has("data.tokenizer")) tok = cfg.get<std::string>("data.tokenizer");
+  if (info.vocab_size > 0 && !tok.empty()) {
+    a.files[kArtifactTokenizerFile] = read_file(tok);
     a.meta["input"]["tokenizer"] = kArtifactTokenizerFile;
   }
   return a;

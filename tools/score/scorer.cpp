@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/text.h"
+#include "datasets/text_prep.h"
 #include "datasets/tokenizer.h"
 #include "models/export.h"
 #include "trainers/distributed.h"
@@ -251,6 +252,10 @@ class Preprocessor {
                         "whose data.tokenizer is set");
       tokenizer_ = datasets::Tokenizer::from_bytes(tok->second, artifact.string() + "#" + models::kArtifactTokenizerFile);
       max_len_ = in_.value("max_len", shape_.at(0));
+      const auto norm = in_.value("normalize", std::string("none"));
+      if (norm != "none" && norm != "tweeteval")
+        throw UserError(artifact.string() + ": unknown text normalisation '" + norm + "' in its metadata");
+      tweet_ = norm == "tweeteval";
     } else if (in_.at("dtype") == "uint8" && kind_ == "image") {
       const auto& pre = in_.at("preprocess");
       resize_shorter_ = pre.value("resize_shorter", int64_t{0});
@@ -279,7 +284,7 @@ class Preprocessor {
           reason[i] = "empty text";
           return;
         }
-        const auto ids = tokenizer_->encode(recs[i].payload);
+        const auto ids = tokenizer_->encode(tweet_ ? datasets::normalize_tweet(recs[i].payload) : recs[i].payload);
         const int64_t m = std::min<int64_t>(static_cast<int64_t>(ids.size()), max_len_);
         for (int64_t j = 0; j < m; ++j) p[i * max_len_ + j] = ids[j];
       });
@@ -347,6 +352,7 @@ class Preprocessor {
   std::vector<int64_t> shape_;
   std::shared_ptr<const datasets::Tokenizer> tokenizer_;
   int64_t max_len_ = 0, resize_shorter_ = 0;
+  bool tweet_ = false;  ///< TweetEval normalisation (@user, http) before tokenising
 };
 
 // ------------------------------------------------------------------------------------------
