@@ -121,11 +121,18 @@ def python_steps_per_s(factory, inputs, batch, steps, warmup):
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def python_subprocess_steps_per_s(name, batch, steps, warmup, threads):
+# The heap settings smlab's executable applies to itself (core/memory.cpp), as glibc tunables.
+SMLAB_MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+
+
+def python_subprocess_steps_per_s(name, batch, steps, warmup, threads, tuned_malloc=False):
     """The peer in a fresh process, exactly like smlab's side (no warm allocator carried over)."""
+    env = dict(os.environ)
+    if tuned_malloc:
+        env["GLIBC_TUNABLES"] = SMLAB_MALLOC_TUNABLES
     out = subprocess.run([sys.executable, __file__, "--peer", name, "--batch", str(batch), "--steps", str(steps),
                           "--warmup", str(warmup), "--threads", str(threads)],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -155,6 +162,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cases", default="resnet20,text_cnn")
     ap.add_argument("--out", default="")
+    ap.add_argument("--peer-tuned-malloc", action="store_true",
+                    help="also time the Python peer with smlab's heap settings (GLIBC_TUNABLES), alternating")
     ap.add_argument("--peer", default="", help=argparse.SUPPRESS)  # internal: run one Python measurement
     ap.add_argument("--batch", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -167,21 +176,30 @@ def main():
     keys = ("steps_per_s", "median_step_s", "cpu_s_per_step")
     for name in args.cases.split(","):
         model, batch, factory, inputs = CASES[name]
-        ours, theirs = [], []
+        ours, theirs, tuned = [], [], []
         try:
             for _ in range(args.repeats):
                 ours.append(smlab_steps_per_s(args.smlab, model, batch, args.steps, args.warmup, args.threads))
                 theirs.append(python_subprocess_steps_per_s(name, batch, args.steps, args.warmup, args.threads))
+                if args.peer_tuned_malloc:
+                    tuned.append(python_subprocess_steps_per_s(name, batch, args.steps, args.warmup, args.threads, True))
         except subprocess.CalledProcessError as e:
             print(f"{name}: smlab failed: {e.stderr.strip().splitlines()[-1] if e.stderr else e}", file=sys.stderr)
-            rows.append((name, batch, None, None, "smlab bench failed (model not registered?)"))
+            rows.append((name, batch, None, None, "smlab bench failed (model not registered?)", {}, None))
             continue
         n_ours, n_theirs = ours[0]["parameters"], theirs[0]["parameters"]
         note = "" if n_ours == n_theirs else f"parameter counts differ: smlab {n_ours}, python {n_theirs}"
         a = {k: statistics.median(r[k] for r in ours) for k in keys}
         b = {k: statistics.median(r[k] for r in theirs) for k in keys}
         runs = {"smlab": [round(r["steps_per_s"], 3) for r in ours], "python": [round(r["steps_per_s"], 3) for r in theirs]}
-        rows.append((name, batch, a, b, note, runs))
+        c = None
+        if tuned:
+            c = {k: statistics.median(r[k] for r in tuned) for k in keys}
+            runs["python with smlab's malloc settings"] = [round(r["steps_per_s"], 3) for r in tuned]
+            print(f"{name}: python with smlab's malloc settings {c['steps_per_s']:.2f} steps/s (ratio "
+                  f"{a['steps_per_s'] / c['steps_per_s']:.3f}), median step {c['median_step_s'] * 1e3:.1f} ms, "
+                  f"CPU/step {c['cpu_s_per_step']:.3f} s", flush=True)
+        rows.append((name, batch, a, b, note, runs, c))
         print(f"{name} batch {batch}: smlab {a['steps_per_s']:.2f} steps/s, python {b['steps_per_s']:.2f} steps/s, "
               f"ratio {a['steps_per_s'] / b['steps_per_s']:.3f}; median step {a['median_step_s'] * 1e3:.1f} vs "
               f"{b['median_step_s'] * 1e3:.1f} ms (ratio {b['median_step_s'] / a['median_step_s']:.3f}); CPU/step "
@@ -193,7 +211,8 @@ def main():
                  f"- threads: {args.threads} intra-op on both sides; {args.steps} timed steps after {args.warmup} "
                  f"warmup, median of {args.repeats} alternating runs, each a fresh process",
                  f"- command: `.venv/bin/python bench/train_step.py --threads {args.threads} --steps {args.steps} "
-                 f"--repeats {args.repeats} --out {args.out}`", "",
+                 f"--warmup {args.warmup} --repeats {args.repeats}{' --peer-tuned-malloc' if args.peer_tuned_malloc else ''} "
+                 f"--out {args.out}`", "",
                  "Ratios are smlab / python for throughput (python time / smlab time for the per-step columns); "
                  ">= 1.0 means smlab is no slower.", "",
                  "| model | batch | smlab steps/s | python steps/s | ratio (target >= 1.0) | median step smlab / python (ms) | ratio | CPU s/step smlab / python | ratio | note |",
@@ -208,10 +227,20 @@ def main():
                 f"{a['steps_per_s'] / b['steps_per_s']:.3f} | {a['median_step_s'] * 1e3:.1f} / {b['median_step_s'] * 1e3:.1f} | "
                 f"{b['median_step_s'] / a['median_step_s']:.3f} | {a['cpu_s_per_step']:.3f} / {b['cpu_s_per_step']:.3f} | "
                 f"{b['cpu_s_per_step'] / a['cpu_s_per_step']:.3f} | {note} |")
-        lines += ["", "Steps/s of every run, in order (smlab and python alternate):", ""]
+        tuned_rows = [row for row in rows if row[2] is not None and row[6] is not None]
+        if tuned_rows:
+            lines += ["", f"The Python peer again with smlab's heap settings (`GLIBC_TUNABLES={SMLAB_MALLOC_TUNABLES}`), "
+                      "in the same alternation:", "",
+                      "| model | batch | smlab steps/s | python steps/s | ratio | median step ratio | CPU s/step ratio |",
+                      "|---|---|---|---|---|---|---|"]
+            for name, batch, a, b, note, runs, c in tuned_rows:
+                lines.append(f"| {name} | {batch} | {a['steps_per_s']:.2f} | {c['steps_per_s']:.2f} | "
+                             f"{a['steps_per_s'] / c['steps_per_s']:.3f} | {c['median_step_s'] / a['median_step_s']:.3f} | "
+                             f"{c['cpu_s_per_step'] / a['cpu_s_per_step']:.3f} |")
+        lines += ["", "Steps/s of every run, in order (the sides alternate):", ""]
         for row in rows:
             if row[2] is not None:
-                lines.append(f"- {row[0]}: smlab {row[5]['smlab']}, python {row[5]['python']}")
+                lines.append(f"- {row[0]}: " + "; ".join(f"{k} {v}" for k, v in row[5].items()))
         with open(args.out + ".tmp", "w") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(args.out + ".tmp", args.out)

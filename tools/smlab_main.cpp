@@ -1,4 +1,8 @@
 // The `smlab` executable. All logic lives in the library (tools/cli/), so tests can drive it in-process.
+#include "core/memory.h"
 #include "tools/cli/cli.h"
 
-int main(int argc, char** argv) { return smlab::cli::main(argc, argv); }
+int main(int argc, char** argv) {
+  smlab::keep_freed_memory();  // reuse freed activation buffers instead of page-faulting them in every step
+  return smlab::cli::main(argc, argv);
+}
