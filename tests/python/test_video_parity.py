@@ -148,8 +148,9 @@ CASES = {
     "r3d_18/10 batch 2": ("r3d_18", lambda: tvv.r3d_18(num_classes=10), (2, 3, 4, 56, 56), 10, (), None, False),
     # C3D as published (16x112x112 clips, 487 Sports-1M classes), and fc6 adapted to short clips.
     "c3d": ("c3d", lambda: he_init(C3D()), (1, 3, 16, 112, 112), 487, (), None, False),
-    "c3d 8x32x32": ("c3d", lambda: he_init(C3D(num_classes=10, clip=(8, 32, 32))), (2, 3, 8, 32, 32), 10, (), None,
-                    False),
+    # Short clips (no temporal pool once one frame is left) and the width / fc options, kept small.
+    "c3d 8x32x32": ("c3d", lambda: he_init(C3D(num_classes=10, clip=(8, 32, 32), width=16, fc=256)), (2, 3, 8, 32, 32),
+                    10, ("width=16", "fc=256"), None, False),
     # Hara et al.'s fixed final pool equals smlab's adaptive one when it covers the whole map.
     "resnext3d_50": ("resnext3d_50", lambda: ResNeXt3D([3, 4, 6, 3], 32, 16), (1, 3, 16, 32, 32), 400, (), None,
                      False),

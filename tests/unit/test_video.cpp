@@ -260,6 +260,9 @@ TEST(VideoModels, ReferenceParameterCounts) {
   EXPECT_EQ(smlab::models::parameter_count(*build("mc3_18", kinetics)), 11695440);
   EXPECT_EQ(smlab::models::parameter_count(*build("r2plus1d_18", kinetics)), 31505325);
   EXPECT_EQ(smlab::models::parameter_count(*build("c3d", clip_info(487, {3, 16, 112, 112}))), 79991015);
+  // 3D ResNeXt: the counts of the reference implementation in tests/python/test_video_parity.py.
+  EXPECT_EQ(smlab::models::parameter_count(*build("resnext3d_50", kinetics)), 26685264);
+  EXPECT_EQ(smlab::models::parameter_count(*build("resnext3d_101", kinetics)), 48340816);
   // fc6 follows the clip: 8x32x32 leaves 512 x 1 x 2 x 2 = 2048 inputs.
   auto small = build("c3d", clip_info(10, {3, 8, 32, 32}));
   EXPECT_EQ(small->named_parameters()["fc6.weight"].sizes().vec(), (std::vector<int64_t>{4096, 2048}));
