@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "cuda/ops.h"
 
@@ -90,6 +92,24 @@ void register_image_ops() {
 }
 
 }  // namespace
+
+PixelPreprocessing eval_preprocessing(const std::vector<std::string>& names,
+                                      const std::vector<std::string>& train_names, int64_t height, int64_t width) {
+  // The fused image ops normalise with ImageNet statistics; resize_center_crop also resizes.
+  const std::set<std::string> normalising = {"random_resized_crop_flip_jitter", "random_resized_crop_flip",
+                                             "resize_center_crop"};
+  PixelPreprocessing p;
+  auto any_of = [&](const std::vector<std::string>& v) {
+    return std::any_of(v.begin(), v.end(), [&](const std::string& n) { return normalising.count(n) > 0; });
+  };
+  if (any_of(names) || any_of(train_names)) {
+    p.mean = kImageNetMean;
+    p.std = kImageNetStd;
+  }
+  if (std::find(names.begin(), names.end(), "resize_center_crop") != names.end())
+    p.resize_shorter = std::llround(static_cast<double>(std::min(height, width)) / 0.875);
+  return p;
+}
 
 ComponentRegistry<AugmentFn>& augment_registry() {
   static ComponentRegistry<AugmentFn> r("augmentation");

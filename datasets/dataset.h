@@ -28,6 +28,9 @@ struct DatasetInfo {
   std::vector<int64_t> input_shape;     ///< per sample, e.g. {3, 32, 32} or {16} features
   std::vector<std::string> class_names; ///< classification only
   int64_t vocab_size = 0;               ///< token datasets
+  /// Image/video samples are 8-bit pixels (uint8, or float scaled by 1/255), so an exported
+  /// artifact takes uint8 pixels and scales (and normalises) them inside its graph.
+  bool pixels = false;
 };
 
 struct Batch {

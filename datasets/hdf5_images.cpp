@@ -56,6 +56,7 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
   info.num_classes = static_cast<int64_t>(p.classes.size());
   info.class_names = p.classes;
   info.input_shape = {c, h, w};
+  info.pixels = true;
   return std::make_shared<PackedImageDataset>(images, labels, info, cfg.get<std::string>("data.dtype") == "float");
 }
 

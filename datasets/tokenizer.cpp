@@ -1,5 +1,8 @@
 #include "datasets/tokenizer.h"
 
+#include <dlfcn.h>
+
+#include "smlab/build_info.h"
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 #include <torch/torch.h>
@@ -11,6 +14,32 @@
 #include "core/error.h"
 
 namespace smlab::datasets {
+namespace {
+
+// SentencePiece's trainer is loaded on first use with RTLD_LOCAL instead of being linked: Debian's
+// libsentencepiece_train exports its own instances of std:: templates, and once it sits in the
+// global symbol scope libc10 binds to them and TorchScript's first forward deadlocks (in
+// c10::GetEventSampledHandler). Kept local, nothing else can bind to it.
+using TrainFn = sentencepiece::util::Status (*)(const std::unordered_map<std::string, std::string>&,
+                                                sentencepiece::SentenceIterator*, std::string*);
+
+TrainFn trainer_entry() {
+  static TrainFn fn = [] {
+    void* h = ::dlopen(SMLAB_SPM_TRAIN_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (!h) throw UserError(std::string("cannot load SentencePiece's trainer: ") + ::dlerror());
+    // sentencepiece::SentencePieceTrainer::Train(const std::unordered_map<std::string, std::string>&,
+    //                                            SentenceIterator*, std::string*)
+    void* sym = ::dlsym(h,
+                        "_ZN13sentencepiece20SentencePieceTrainer5TrainERKSt13unordered_mapINSt7__cxx1112basic_string"
+                        "IcSt11char_traitsIcESaIcEEES7_St4hashIS7_ESt8equal_toIS7_ESaISt4pairIKS7_S7_EEEPNS_16Sentence"
+                        "IteratorEPS7_");
+    if (!sym) throw UserError(std::string("SentencePiece's trainer lacks Train(map, iterator, string*): ") + ::dlerror());
+    return reinterpret_cast<TrainFn>(sym);
+  }();
+  return fn;
+}
+
+}  // namespace
 
 std::shared_ptr<const Tokenizer> Tokenizer::load(const std::filesystem::path& model) {
   if (!std::filesystem::exists(model)) throw UserError(model.string() + ": tokenizer model not found");
@@ -19,6 +48,15 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::filesystem::path& mo
   const auto status = t->sp_->Load(model.string());
   if (!status.ok()) throw UserError(model.string() + ": cannot load SentencePiece model (" + status.ToString() + ")");
   t->path_ = model;
+  return t;
+}
+
+std::shared_ptr<const Tokenizer> Tokenizer::from_bytes(const std::string& bytes, const std::string& name) {
+  std::shared_ptr<Tokenizer> t(new Tokenizer());
+  t->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  const auto status = t->sp_->LoadFromSerializedProto(bytes);
+  if (!status.ok()) throw UserError(name + ": cannot load SentencePiece model (" + status.ToString() + ")");
+  t->path_ = name;
   return t;
 }
 
@@ -69,7 +107,7 @@ void train_tokenizer(const TokenizerTrainOptions& o) {
   // The model comes back serialized (nothing is written by SentencePiece); both files are then
   // written atomically here.
   std::string proto;
-  const auto status = sentencepiece::SentencePieceTrainer::Train(kw, nullptr, &proto);
+  const auto status = trainer_entry()(kw, nullptr, &proto);
   if (!status.ok()) throw UserError("SentencePiece training on " + o.input.string() + " failed: " + status.ToString());
   sentencepiece::SentencePieceProcessor sp;
   if (const auto st = sp.LoadFromSerializedProto(proto); !st.ok())

@@ -24,6 +24,8 @@ class Tokenizer {
  public:
   /// Loads a .model file; throws UserError naming the path when it cannot.
   static std::shared_ptr<const Tokenizer> load(const std::filesystem::path& model);
+  /// Loads a model from its bytes (e.g. embedded in an artifact); `name` stands for it in errors.
+  static std::shared_ptr<const Tokenizer> from_bytes(const std::string& bytes, const std::string& name);
   ~Tokenizer();
 
   /// Token ids of `text` (no BOS/EOS). Thread-safe.

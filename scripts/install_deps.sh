@@ -22,7 +22,7 @@ log() { printf '[install_deps] %s\n' "$*"; }
 # ---------------------------------------------------------------- Debian packages
 APT_PACKAGES=(build-essential pkg-config git ninja-build ccache python3 python3-venv python3-dev
   libopencv-dev libsentencepiece-dev sentencepiece libhdf5-dev libyaml-cpp-dev nlohmann-json3-dev
-  libgtest-dev googletest libgloo-dev)
+  libgtest-dev googletest libgloo-dev dataset-fashion-mnist)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

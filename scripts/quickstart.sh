@@ -12,7 +12,11 @@ SMLAB="${SMLAB_BUILD_DIR:-$ROOT/build}/smlab"
 "$SMLAB" train experiments/quickstart.yaml "$@"
 RUN="runs/quickstart/latest"
 "$SMLAB" eval "$RUN" --split test
+# Deployment: a TorchScript artifact (plus 200 test rows as a sample input), then batch scoring.
+"$SMLAB" export "$RUN" --sample 200
+rm -f "$RUN/scores.csv" "$RUN/scores.csv.rejects.csv" "$RUN/scores.csv.done.json"
+"$SMLAB" score --model "$RUN/model.pt" --input "$RUN/model.pt.sample.csv" --output "$RUN/scores.csv"
+head -4 "$RUN/scores.csv"
 echo
 echo "[quickstart] done. Run folder: $(readlink -f "$RUN")"
 echo "[quickstart] next: 'build/smlab sweep experiments/sweeps/quickstart_grid.yaml', 'tensorboard --logdir runs/'"
-echo "[quickstart] export and score arrive with issues 6 and 10 ('smlab export --help', 'smlab score --help')."

@@ -1,6 +1,5 @@
 #include "trainers/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include "core/run_dir.h"
 #include "core/tensorboard.h"
 #include "core/text.h"
+#include "core/autocast.h"
 #include "datasets/augment.h"
 #include "trainers/checkpoint.h"
 #include "trainers/distributed.h"
@@ -70,23 +70,6 @@ struct SignalGuard {
   }
 };
 
-/// Autocast for the forward pass when train.amp asks for it.
-struct AutocastScope {
-  bool on = false;
-  c10::DeviceType type;
-  AutocastScope(const c10::Device& device, const std::string& amp) : type(device.type()) {
-    if (amp == "none") return;
-    on = true;
-    at::autocast::set_autocast_enabled(type, true);
-    at::autocast::set_autocast_dtype(type, amp == "fp16" ? at::kHalf : at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!on) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(type, false);
-  }
-};
 
 torch::Tensor to_device(const torch::Tensor& t, const c10::Device& d) {
   return t.device() == d ? t : t.to(d, /*non_blocking=*/true);
@@ -579,23 +562,16 @@ datasets::LoaderOptions eval_loader_options(const config::Config& cfg) {
   return o;
 }
 
-json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss_fn, const c10::Device& device,
-              const config::Config& cfg) {
+void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c10::Device& device,
+                         const config::Config& cfg,
+                         const std::function<bool(const torch::Tensor&, const torch::Tensor&)>& fn) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  const auto& info = loader.dataset().info();
-  const bool cls = info.task == datasets::Task::Classification;
-  std::optional<metrics::ClassificationMetrics> cm;
-  std::optional<metrics::RegressionMetrics> rm;
-  if (cls) cm.emplace(info.num_classes);
-  else rm.emplace();
   const std::string amp = cfg.get<std::string>("train.amp");
   const bool channels_last = cfg.get<bool>("train.channels_last");
   const auto augs = cfg.get<std::vector<std::string>>("augment.eval");
   const uint64_t seed = cfg.get<uint64_t>("experiment.seed");
-  double loss_sum = 0;
-  int64_t n = 0;
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     auto x = to_device(batch->input, device);
@@ -604,24 +580,41 @@ json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss
       x = datasets::apply_augmentations(augs, x.cpu(), gen).to(device);
     }
     if (channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    auto y = to_device(batch->target, device);
     torch::Tensor out;
     {
       AutocastScope autocast(device, amp);
       out = model.forward(x);
     }
-    out = out.to(torch::kFloat);
-    const double batch_loss = loss_fn(out, y).item<double>();
-    if (!std::isfinite(batch_loss)) {  // diverged weights: report, do not feed NaN to the metrics
-      if (was_training) model.train();
-      return json{{"loss", batch_loss}};
-    }
-    loss_sum += batch_loss * x.size(0);
-    n += x.size(0);
-    if (cls) cm->update(out.cpu(), batch->target);
-    else rm->update(out.cpu(), batch->target);
+    if (!fn(out.to(torch::kFloat), batch->target)) break;
   }
   if (was_training) model.train();
+}
+
+json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss_fn, const c10::Device& device,
+              const config::Config& cfg) {
+  const auto& info = loader.dataset().info();
+  const bool cls = info.task == datasets::Task::Classification;
+  std::optional<metrics::ClassificationMetrics> cm;
+  std::optional<metrics::RegressionMetrics> rm;
+  if (cls) cm.emplace(info.num_classes);
+  else rm.emplace();
+  double loss_sum = 0;
+  int64_t n = 0;
+  bool finite = true;
+  for_each_eval_batch(model, loader, device, cfg, [&](const torch::Tensor& out, const torch::Tensor& target) {
+    const double batch_loss = loss_fn(out, to_device(target, device)).item<double>();
+    if (!std::isfinite(batch_loss)) {  // diverged weights: report, do not feed NaN to the metrics
+      loss_sum = batch_loss;
+      finite = false;
+      return false;
+    }
+    loss_sum += batch_loss * out.size(0);
+    n += out.size(0);
+    if (cls) cm->update(out.cpu(), target);
+    else rm->update(out.cpu(), target);
+    return true;
+  });
+  if (!finite) return json{{"loss", loss_sum}};
   json result;
   result["loss"] = n > 0 ? loss_sum / n : 0.0;
   for (const auto& [k, v] : (cls ? cm->compute() : rm->compute())) {

@@ -54,6 +54,12 @@ TrainResult train(const config::Config& cfg, const TrainOptions& options = {});
 /// Loader options for evaluation: data.eval_batch_size (or data.batch_size), in order, unsharded.
 datasets::LoaderOptions eval_loader_options(const config::Config& cfg);
 
+/// Runs `model` in eval mode over `loader` the way evaluation does (augment.eval, channels_last,
+/// train.amp autocast) and calls fn(float outputs, CPU targets) per batch; fn returns false to stop.
+void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c10::Device& device,
+                         const config::Config& cfg,
+                         const std::function<bool(const torch::Tensor&, const torch::Tensor&)>& fn);
+
 /// Evaluates `model` on every batch of `loader`: {"loss", "top1", ...} for the data's task.
 nlohmann::json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss, const c10::Device& device,
                         const config::Config& cfg);

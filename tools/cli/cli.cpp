@@ -135,7 +135,7 @@ std::string render_help(const VerbSpec& spec) {
 }
 
 const std::vector<Verb>& verbs() {
-  static const std::vector<Verb> all = {train_verb(),  eval_verb(),      sweep_verb(),  export_verb(),
+  static const std::vector<Verb> all = {train_verb(),  eval_verb(),      sweep_verb(),  export_verb(), ensemble_verb(),
                                         score_verb(),  pack_verb(),      tokenizer_verb(), bench_verb(),
                                         config_verb(), import_weights_verb(), cv_verb(), forecast_eval_verb(),
                                         segment_verb(), info_verb()};
@@ -225,6 +225,20 @@ int run(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   return run(args);
+}
+
+/// key=value positionals from index `first` on, plus --device when the verb has it.
+std::vector<std::string> overrides_from(const Args& args, size_t first) {
+  std::vector<std::string> out;
+  for (size_t i = first; i < args.positionals().size(); ++i) {
+    const auto& p = args.positionals()[i];
+    if (p.find('=') == std::string::npos) {
+      throw UsageError("'" + p + "' is not a key=value override (e.g. train.epochs=3)");
+    }
+    out.push_back(p);
+  }
+  if (args.has("device")) out.push_back("experiment.device=" + args.get("device"));
+  return out;
 }
 
 }  // namespace smlab::cli

@@ -77,12 +77,17 @@ const std::vector<std::string>& invocation();
 int main(int argc, char** argv);
 int run(const std::vector<std::string>& args);
 
+/// The key=value config overrides among the positionals from index `first` on, plus
+/// experiment.device from --device when given. Throws UsageError for a positional without '='.
+std::vector<std::string> overrides_from(const Args& args, size_t first);
+
 // Verb specs and runners, one file each under tools/cli/.
 Verb info_verb();
 Verb train_verb();
 Verb eval_verb();
 Verb sweep_verb();
 Verb export_verb();
+Verb ensemble_verb();
 Verb score_verb();
 Verb pack_verb();
 Verb tokenizer_verb();

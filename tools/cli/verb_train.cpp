@@ -16,18 +16,6 @@ namespace fs = std::filesystem;
 namespace smlab::cli {
 namespace {
 
-std::vector<std::string> overrides_from(const Args& args, size_t first) {
-  std::vector<std::string> out;
-  for (size_t i = first; i < args.positionals().size(); ++i) {
-    const auto& p = args.positionals()[i];
-    if (p.find('=') == std::string::npos) {
-      throw UsageError("'" + p + "' is not a key=value override (e.g. train.epochs=3)");
-    }
-    out.push_back(p);
-  }
-  if (args.has("device")) out.push_back("experiment.device=" + args.get("device"));
-  return out;
-}
 
 void print_metrics_line(const std::string& label, const nlohmann::json& m) {
   std::cout << "  " << label;

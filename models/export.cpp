@@ -1,0 +1,216 @@
+#include "models/export.h"
+
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "datasets/augment.h"
+#include "smlab/build_info.h"
+
+namespace smlab::models {
+namespace fs = std::filesystem;
+namespace {
+
+/// A TorchScript module tree with the same names as `m`, holding the same tensor objects
+/// (not copies: the tracer recognises them by identity and records attribute reads).
+torch::jit::Module mirror(const torch::nn::Module& m, const std::shared_ptr<torch::jit::CompilationUnit>& cu,
+                          const std::string& qualname, int& counter) {
+  torch::jit::Module out(c10::QualifiedName("__torch__.smlab.export." + qualname + "_" + std::to_string(counter++)), cu,
+                         /*shouldMangle=*/true);
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) out.register_parameter(p.key(), p.value(), false);
+  for (const auto& b : m.named_buffers(/*recurse=*/false)) out.register_buffer(b.key(), b.value());
+  for (const auto& c : m.named_children()) out.register_module(c.key(), mirror(*c.value(), cu, "M", counter));
+  return out;
+}
+
+}  // namespace
+
+torch::jit::Module trace_module(torch::nn::Module& root, const TracedFn& fn, const torch::Tensor& example,
+                                const std::map<std::string, torch::Tensor>& extra_buffers) {
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  int counter = 0;
+  torch::jit::Module jm = mirror(root, cu, "Root", counter);
+  for (const auto& [name, t] : extra_buffers) jm.register_buffer(name, t);
+  torch::NoGradGuard no_grad;
+  auto traced = torch::jit::tracer::trace(
+      {example},
+      [&fn](torch::jit::Stack in) -> torch::jit::Stack { return {fn(in.at(0).toTensor())}; },
+      [](const torch::autograd::Variable&) { return std::string(); }, /*strict=*/true, /*force_outplace=*/false, &jm,
+      {"x"});
+  auto graph = traced.first->graph;
+  auto method = c10::QualifiedName(*jm.type()->name(), "forward");
+  auto* f = jm._ivalue()->compilation_unit()->create_function(method, graph);
+  jm.type()->addMethod(f);
+  return jm;
+}
+
+void save_artifact(const Artifact& artifact, const fs::path& path) {
+  torch::jit::ExtraFilesMap extra(artifact.files.begin(), artifact.files.end());
+  extra[kArtifactMetaFile] = artifact.meta.dump(2);
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  write_atomic_with(path, [&](const fs::path& tmp) { artifact.module.save(tmp.string(), extra); });
+}
+
+Artifact load_artifact(const fs::path& path, std::optional<torch::Device> device) {
+  if (!fs::exists(path)) throw UserError(path.string() + ": no such file (expected a TorchScript artifact from 'smlab export')");
+  torch::jit::ExtraFilesMap extra{{kArtifactMetaFile, ""}, {kArtifactTokenizerFile, ""}};
+  Artifact a;
+  try {
+    a.module = torch::jit::load(path.string(), device, extra);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    throw UserError(path.string() + ": not a TorchScript file (" + what + ")");
+  }
+  if (extra[kArtifactMetaFile].empty())
+    throw UserError(path.string() + ": a TorchScript file without smlab metadata (" + kArtifactMetaFile +
+                    "); export it with 'smlab export'");
+  try {
+    a.meta = nlohmann::json::parse(extra[kArtifactMetaFile]);
+  } catch (const std::exception& e) {
+    throw UserError(path.string() + ": its " + kArtifactMetaFile + " is not valid JSON (" + e.what() + ")");
+  }
+  const int format = a.meta.value("format", 0);
+  if (format < 1 || format > kArtifactFormat)
+    throw UserError(path.string() + ": artifact format " + std::to_string(format) + " (written by smlab " +
+                    a.meta.value("smlab_version", std::string("?")) + "); this smlab reads formats 1 to " +
+                    std::to_string(kArtifactFormat) + ": re-export it with this version");
+  if (!extra[kArtifactTokenizerFile].empty()) a.files[kArtifactTokenizerFile] = extra[kArtifactTokenizerFile];
+  a.module.eval();
+  return a;
+}
+
+double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  auto da = a.detach().to(torch::kCPU, torch::kDouble), db = b.detach().to(torch::kCPU, torch::kDouble);
+  const double scale = std::max(db.abs().max().item<double>(), 1e-12);
+  return (da - db).abs().max().item<double>() / scale;
+}
+
+}  // namespace smlab::models
+
+namespace smlab::models {
+namespace {
+
+std::string task_name(datasets::Task t) { return t == datasets::Task::Classification ? "classification" : "regression"; }
+
+/// The input description of an artifact for a model of `kind` on data `info`.
+nlohmann::json input_spec(InputKind kind, const datasets::DatasetInfo& info, const config::Config& cfg) {
+  nlohmann::json in;
+  in["kind"] = input_kind_name(kind);
+  const auto& s = info.input_shape;
+  const bool pixels = info.pixels && ((kind == InputKind::Image && s.size() == 3) || (kind == InputKind::Video && s.size() == 4));
+  if (pixels) {
+    // Channels last, as images are decoded: [H, W, C] or [T, H, W, C].
+    std::vector<int64_t> shape(s.begin() + 1, s.end());
+    shape.push_back(s[0]);
+    in["dtype"] = "uint8";
+    in["layout"] = kind == InputKind::Image ? "NHWC" : "NTHWC";
+    in["shape"] = shape;
+    const int64_t h = s[s.size() - 2], w = s[s.size() - 1];
+    const auto p = datasets::eval_preprocessing(cfg.get<std::vector<std::string>>("augment.eval"),
+                                                cfg.get<std::vector<std::string>>("augment.train"), h, w);
+    in["preprocess"] = {{"resize_shorter", p.resize_shorter}, {"crop", {h, w}}, {"scale", 1.0 / 255.0},
+                        {"mean", p.mean}, {"std", p.std}};
+    return in;
+  }
+  in["dtype"] = info.vocab_size > 0 ? "int64" : "float32";
+  in["layout"] = kind == InputKind::Image ? "NCHW" : kind == InputKind::Video ? "NCTHW" : "N...";
+  in["shape"] = s;
+  if (info.vocab_size > 0) {
+    in["vocab_size"] = info.vocab_size;
+    in["pad_id"] = 0;
+    if (cfg.has("data.max_len")) in["max_len"] = cfg.get<int64_t>("data.max_len");
+  }
+  return in;
+}
+
+}  // namespace
+
+torch::Tensor example_raw_input(const nlohmann::json& meta, int64_t batch) {
+  const auto& in = meta.at("input");
+  std::vector<int64_t> shape{batch};
+  for (const auto& d : in.at("shape")) shape.push_back(d.get<int64_t>());
+  const auto dtype = in.at("dtype").get<std::string>();
+  if (dtype == "uint8") return torch::randint(0, 256, shape, torch::kUInt8);
+  if (dtype == "int64") return torch::randint(1, in.at("vocab_size").get<int64_t>(), shape, torch::kLong);
+  return torch::randn(shape);
+}
+
+Artifact export_model(Model& model, const config::Config& cfg, const datasets::DatasetInfo& info, const ExportAs& as) {
+  const InputKind kind = input_kind(cfg.name_of("model"));
+  const std::string name = as.model_name.empty() ? cfg.name_of("model") : as.model_name;
+  model.eval();
+  model.to(torch::kCPU);
+  Artifact a;
+  a.meta = {{"format", kArtifactFormat},
+            {"smlab_version", SMLAB_VERSION},
+            {"libtorch_version", TORCH_VERSION},
+            {"model", name},
+            {"task", task_name(info.task)},
+            {"classes", info.class_names},
+            {"output_dim", output_width(info)},
+            {"outputs", !as.outputs.empty() ? as.outputs
+                        : info.task == datasets::Task::Classification ? "logits" : "values"},
+            {"input", input_spec(kind, info, cfg)},
+            {"config_hash", cfg.hash()},
+            {"config", cfg.dump()}};
+  const auto& in = a.meta["input"];
+  std::map<std::string, torch::Tensor> extra;
+  TracedFn fn = [&model](const torch::Tensor& x) { return model.forward(x); };
+  if (in["dtype"] == "uint8") {
+    const auto& pre = in["preprocess"];
+    const int64_t channels = info.input_shape[0];
+    std::vector<int64_t> stat_shape(info.input_shape.size() + 1, 1);  // [1, C, 1, 1] or [1, C, 1, 1, 1]
+    stat_shape[1] = channels;
+    auto mean = torch::zeros({channels}), stdv = torch::ones({channels});
+    if (!pre["mean"].empty()) {
+      TORCH_CHECK(static_cast<int64_t>(pre["mean"].size()) == channels, "normalisation has ", pre["mean"].size(),
+                  " channels, the data ", channels);
+      mean = torch::tensor(pre["mean"].get<std::vector<double>>(), torch::kFloat);
+      stdv = torch::tensor(pre["std"].get<std::vector<double>>(), torch::kFloat);
+    }
+    // Folded into one affine map: x * (1 / (255 std)) - mean / std.
+    extra["smlab_pixel_scale"] = (1.0 / (255.0 * stdv)).view(stat_shape).contiguous();
+    extra["smlab_pixel_shift"] = (-mean / stdv).view(stat_shape).contiguous();
+    const bool video = kind == InputKind::Video;
+    auto scale = extra["smlab_pixel_scale"], shift = extra["smlab_pixel_shift"];
+    fn = [&model, scale, shift, video](const torch::Tensor& x) {
+      auto nc = video ? x.permute({0, 4, 1, 2, 3}) : x.permute({0, 3, 1, 2});
+      return model.forward(nc.to(torch::kFloat).mul(scale).add(shift));
+    };
+  }
+  torch::manual_seed(0);
+  a.module = trace_module(model, fn, example_raw_input(a.meta, 2), extra);
+  a.module.eval();
+  // Check at another batch size: shapes baked into the graph show up here.
+  torch::NoGradGuard ng;
+  const auto x = example_raw_input(a.meta, 3);
+  double err = 0;
+  try {
+    err = relative_error(a.forward(x), fn(x));
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The interpreter's message ends with the original error ("RuntimeError: shape '[2, 4]' is invalid ...").
+    std::string what = e.what();
+    while (!what.empty() && what.back() == '\n') what.pop_back();
+    what = what.substr(what.rfind('\n') + 1);
+    throw UserError("export of " + name + ": the TorchScript graph fails at batch 3 (" + what +
+                    "); its forward probably bakes an input size into the trace");
+  }
+  a.meta["export_check"] = {{"batch", 3}, {"relative_error", err}};
+  if (!(err <= 1e-5))
+    throw UserError("export of " + name + ": the TorchScript graph disagrees with the C++ model at batch 3 (relative error " +
+                    std::to_string(err) + " > 1e-5); its forward probably bakes an input size into the trace");
+  if (cfg.has("data.tokenizer") && !cfg.get<std::string>("data.tokenizer").empty()) {
+    a.files[kArtifactTokenizerFile] = read_file(cfg.get<std::string>("data.tokenizer"));
+    a.meta["input"]["tokenizer"] = kArtifactTokenizerFile;
+  }
+  return a;
+}
+
+}  // namespace smlab::models

@@ -1,0 +1,100 @@
+// `smlab score`: batch scoring with an exported artifact, and `smlab score merge` for shards.
+#include <iostream>
+
+#include "core/error.h"
+#include "tools/cli/cli.h"
+#include "tools/score/scorer.h"
+
+namespace smlab::cli {
+
+Verb score_verb() {
+  VerbSpec s;
+  s.name = "score";
+  s.summary = "batch-score inputs with a TorchScript artifact, resumably; 'score merge' joins shard outputs";
+  s.description =
+      "Scores every input record with an artifact from 'smlab export' and writes one row per input, keyed\n"
+      "by its id: CSV (id,label,confidence,top_k,p_<class>...; regression: id,value_0...) or JSONL. Records\n"
+      "that cannot be scored (malformed line, empty text, undecodable image, bad feature) go to\n"
+      "<output>.rejects.csv with the reason, so rows + rejects = inputs. Preprocessing comes from the\n"
+      "artifact (tokenizer, max_len, resize/crop). Work is journaled per chunk in <output>.parts/: rerun\n"
+      "the same command after a crash or kill and it continues where it stopped, with every input\n"
+      "exactly once in the result. --shard i/n (or RANK/WORLD_SIZE under torchrun, SLURM_PROCID/\n"
+      "SLURM_NTASKS under srun) scores the i-th contiguous slice into <stem>.shard-i-of-n<ext>;\n"
+      "'smlab score merge --output FILE' checks that the shards tile the input and joins them.\n"
+      "Inputs: tweets/texts in TSV, CSV (header with the id and text fields, else id = first column and\n"
+      "text = last) or JSONL; image folders (recursive) or .list files; tabular rows in CSV/TSV/JSONL.";
+  s.positionals = {{"action", "'merge' to join shard outputs (otherwise omitted)", false}};
+  s.flags = {{"model", "FILE", "artifact written by 'smlab export'", ""},
+             {"input", "PATH", "TSV/CSV/JSONL file, image folder or .list file", ""},
+             {"output", "FILE", "output .csv or .jsonl", ""},
+             {"input-format", "FMT", "auto, tsv, csv, jsonl, images or list", "auto"},
+             {"output-format", "FMT", "auto (from the extension), csv or jsonl", "auto"},
+             {"id-field", "NAME", "id column name or 0-based index, or JSON key ('line': line numbers)", "id"},
+             {"text-field", "NAME", "text column name or 0-based index, or JSON key", "text"},
+             {"batch-size", "N", "records per forward pass", "256"},
+             {"chunk-rows", "N", "records per journaled chunk", "8192"},
+             {"top-k", "K", "top classes listed per row", "5"},
+             {"device", "DEV", "auto, cpu, cuda or cuda:N", "auto"},
+             {"precision", "P", "fp32, bf16 or fp16 (autocast)", "fp32"},
+             {"threads", "N", "intra-op CPU threads (0 = LibTorch's default)", "0"},
+             {"workers", "N", "host threads for reading, tokenising and decoding", "2"},
+             {"shard", "I/N", "score the I-th of N contiguous slices", ""},
+             {"limit", "N", "score only the first N records (0 = all)", "0"},
+             {"quiet", "", "no progress output", ""}};
+  s.examples = {"smlab score --model runs/quickstart/latest/model.pt --input runs/quickstart/latest/model.pt.sample.csv "
+                "--output scores.csv",
+                "smlab score --model sentiment.pt --input tweets.jsonl --output scores.jsonl --device cuda --precision bf16",
+                "smlab score --model sentiment.pt --input tweets.tsv --output out/scores.csv --shard 0/4",
+                "smlab score merge --output out/scores.csv"};
+  return {s, [](const Args& args) {
+            if (args.positional(0) == "merge") {
+              if (!args.has("output")) throw UsageError("'smlab score merge' needs --output (the unsharded output name)");
+              const auto summary = score::merge(args.get("output"));
+              std::cout << "merged " << summary["shards"] << " shards into " << args.get("output") << ": "
+                        << summary["rows"] << " rows, " << summary["rejects"] << " rejects\n";
+              return 0;
+            }
+            if (!args.positional(0).empty()) throw UsageError("unknown action '" + args.positional(0) + "' (merge)");
+            for (const char* f : {"model", "input", "output"})
+              if (!args.has(f)) throw UsageError(std::string("'smlab score' needs --") + f);
+            score::ScoreOptions o;
+            o.model = args.get("model");
+            o.input = args.get("input");
+            o.output = args.get("output");
+            o.input_format = args.get("input-format");
+            o.output_format = args.get("output-format");
+            o.id_field = args.get("id-field");
+            o.text_field = args.get("text-field");
+            o.batch_size = args.get_int("batch-size");
+            o.chunk_rows = args.get_int("chunk-rows");
+            o.top_k = args.get_int("top-k");
+            o.device = args.get("device");
+            o.precision = args.get("precision");
+            o.threads = args.get_int("threads");
+            o.workers = args.get_int("workers");
+            o.limit = args.get_int("limit");
+            o.quiet = args.has("quiet");
+            if (args.has("shard")) {
+              const auto sh = args.get("shard");
+              const auto slash = sh.find('/');
+              try {
+                if (slash == std::string::npos) throw std::invalid_argument("no slash");
+                o.shard_index = std::stoll(sh.substr(0, slash));
+                o.shard_count = std::stoll(sh.substr(slash + 1));
+              } catch (const std::exception&) {
+                throw UsageError("--shard expects I/N (e.g. 0/4), got '" + sh + "'");
+              }
+              if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+                throw UsageError("--shard " + sh + ": need 0 <= I < N");
+            }
+            const auto r = score::score(o);
+            std::cout << "scored " << r.inputs << " inputs into " << r.output.string() << ": " << r.rows << " rows, "
+                      << r.rejects << " rejects";
+            if (r.chunks_resumed > 0) std::cout << " (" << r.chunks_resumed << " of " << r.chunks << " chunks from before)";
+            if (r.seconds > 0) std::cout << " in " << r.seconds << " s";
+            std::cout << "\n";
+            return 0;
+          }};
+}
+
+}  // namespace smlab::cli
