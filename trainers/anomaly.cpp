@@ -41,15 +41,33 @@ std::vector<double> residual_scores(const std::vector<double>& r, const ScoreOpt
     dev = buf;
     const double med = median_of(buf);
     for (auto& d : dev) d = std::abs(d - med);
-    const double scale = std::max(1.4826 * median_of(dev), o.min_scale);
+    // sigma estimates: 1.4826 * MAD, and 1.2533 * mean absolute deviation from the median (both
+    // equal sigma for Gaussian residuals; the second stays honest for discrete low counts, where
+    // most residuals are equal and the MAD collapses)
+    double mean_abs = 0;
+    for (double d : dev) mean_abs += d;
+    mean_abs /= static_cast<double>(dev.size());
+    const double scale = std::max({1.4826 * median_of(dev), 1.2533 * mean_abs, o.min_scale});
     const double e = r[t] - med;
     out[t] = (o.one_sided ? std::max(0.0, e) : std::abs(e)) / scale;
   }
   return out;
 }
 
+std::vector<bool> detections(const std::vector<double>& s, double threshold, int64_t refractory) {
+  std::vector<bool> d(s.size(), false);
+  int64_t last = -1;
+  for (int64_t t = 0; t < static_cast<int64_t>(s.size()); ++t) {
+    if (!(std::isfinite(s[t]) && s[t] >= threshold)) continue;
+    if (last >= 0 && refractory > 0 && t - last <= refractory) continue;
+    d[t] = true;
+    last = t;
+  }
+  return d;
+}
+
 HitStats hit_stats(const std::vector<double>& s, const std::vector<Window>& windows, double threshold, int64_t from,
-                   int64_t to) {
+                   int64_t to, int64_t refractory) {
   const int64_t n = static_cast<int64_t>(s.size());
   if (to < 0 || to > n) to = n;
   HitStats h;
@@ -62,6 +80,7 @@ HitStats hit_stats(const std::vector<double>& s, const std::vector<Window>& wind
     for (int64_t i = std::max<int64_t>(0, win.first); i <= std::min<int64_t>(n - 1, win.last); ++i) in[i] = static_cast<int>(w);
   }
   std::map<size_t, int64_t> first;
+  const auto det = detections(s, threshold, refractory);
   bool prev_out_flag = false;
   for (int64_t i = from; i < to; ++i) {
     if (!std::isfinite(s[i])) {
@@ -69,7 +88,7 @@ HitStats hit_stats(const std::vector<double>& s, const std::vector<Window>& wind
       continue;
     }
     ++h.scored;
-    const bool flag = s[i] >= threshold;
+    const bool flag = det[i];
     if (in[i] >= 0) {
       if (flag) {
         ++h.flagged_inside;
@@ -108,7 +127,8 @@ int64_t nab_window_count(int64_t n, const std::vector<Window>& windows, double p
 }
 
 double nab_score(const std::vector<double>& s, const std::vector<Window>& windows, double threshold, const NabCost& cost,
-                 double probation_percent) {
+                 double probation_percent, int64_t refractory) {
+  const auto det = detections(s, threshold, refractory);
   const int64_t n = static_cast<int64_t>(s.size());
   for (size_t w = 0; w < windows.size(); ++w) {
     if (windows[w].first > windows[w].last || windows[w].first < 0 || windows[w].last >= n)
@@ -137,7 +157,7 @@ double nab_score(const std::vector<double>& s, const std::vector<Window>& window
     }
     if (static_cast<double>(i) >= prob) {
       if (cur >= 0) counted[cur] = true;
-      if (std::isfinite(s[i]) && s[i] >= threshold) {
+      if (det[i]) {
         if (cur >= 0) window_score[cur] = std::max(window_score[cur], weighted);
         else fp_sum += weighted;
       }

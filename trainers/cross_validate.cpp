@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -40,11 +41,13 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
   return {m, v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1)) : 0.0};
 }
 
-bool completed(const fs::path& run) {
+/// Whether `run` holds a finished training of exactly this config (same config hash).
+bool completed(const fs::path& run, const std::string& config_hash) {
   if (!fs::exists(run / "summary.json") || !fs::exists(run / "checkpoints" / "best.pt")) return false;
   try {
     const auto s = json::parse(read_file(run / "summary.json"));
-    return s.value("status", "") == "completed" || s.value("status", "") == "early_stopped";
+    const std::string status = s.value("status", "");
+    return (status == "completed" || status == "early_stopped") && s.value("config_hash", "") == config_hash;
   } catch (...) {
     return false;
   }
@@ -59,6 +62,7 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
   std::vector<std::string> targets;
   std::vector<metrics::RegressionMetrics> pooled, pooled_base;
   std::vector<std::vector<double>> fold_mape, fold_r2, fold_smape;
+  std::vector<std::vector<double>> ape;  // pooled |y - yhat| / |y| per target (y != 0), for the median
   std::ostringstream preds;
   json folds_json = json::array();
   for (int64_t f = 0; f < opt.folds; ++f) {
@@ -71,14 +75,17 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
       throw UserError("cross-validation works on data.name=csv_table, " + config_file.string() + " uses '" +
                       cfg.name_of("data") + "'");
     const fs::path run = opt.output_dir / ("fold" + std::to_string(f));
-    if (completed(run)) {
+    if (completed(run, cfg.hash())) {
       std::cerr << "[smlab] cv: fold " << f << " already trained in " << run.string() << "; reusing it\n";
     } else {
+      if (fs::exists(run)) std::cerr << "[smlab] cv: fold " << f << ": " << run.string() << " is unfinished or from another config; retraining\n";
       fs::remove_all(run);
       TrainOptions to;
       to.run_dir = run;
       const auto r = train(cfg, to);
       if (r.outcome == Outcome::NonFinite) throw UserError("cv: fold " + std::to_string(f) + " diverged (non-finite loss); see " + run.string());
+      if (r.summary.value("status", "") == "interrupted")
+        throw UserError("cv: interrupted in fold " + std::to_string(f) + "; run the same command again to resume");
     }
     auto base = datasets::build(cfg, datasets::Split::Test);
     auto ds = std::dynamic_pointer_cast<datasets::TabularDataset>(base);
@@ -91,6 +98,7 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
       fold_mape.resize(targets.size());
       fold_r2.resize(targets.size());
       fold_smape.resize(targets.size());
+      ape.resize(targets.size());
       preds << "fold,line";
       for (const auto& t : targets) preds << ",\"" << t << "\",\"pred " << t << "\"";
       preds << "\n";
@@ -123,6 +131,9 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
     folds_json.push_back(fj);
     const auto pa = pred.accessor<double, 2>();
     const auto ya = y.accessor<double, 2>();
+    for (int64_t i = 0; i < ds->size(); ++i)
+      for (size_t j = 0; j < targets.size(); ++j)
+        if (ya[i][j] != 0) ape[j].push_back(std::abs(ya[i][j] - pa[i][j]) / std::abs(ya[i][j]));
     for (int64_t i = 0; i < ds->size(); ++i) {
       preds << f << "," << ds->lines()[i];
       for (size_t j = 0; j < targets.size(); ++j) preds << "," << ya[i][j] << "," << fmt(pa[i][j], 4);
@@ -137,11 +148,12 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
   summary["definitions"] = {{"mape", "mean |y - yhat| / |y| over rows with y != 0 (fraction; mape_skipped rows have y = 0)"},
                             {"pooled", "metrics over all held-out rows of all folds together"},
                             {"fold_mean_std", "mean and sample std of the per-fold values"},
+                            {"mdape", "median of |y - yhat| / |y| over rows with y != 0 (pooled)"},
                             {"baseline", "a constant prediction: the training folds' mean target in model space"}};
   std::ostringstream md;
   md << "# " << opt.folds << "-fold cross-validation: " << config_file.string() << "\n\n"
-     << "| target | MAPE (pooled) | MAPE fold mean ± std | R² (pooled) | R² fold mean ± std | sMAPE | baseline MAPE | baseline R² | "
-        "rows with y = 0 (no MAPE term) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+     << "| target | MAPE (pooled) | MAPE fold mean ± std | MdAPE | R² (pooled) | R² fold mean ± std | sMAPE | baseline MAPE | "
+        "baseline R² | rows with y = 0 (no MAPE term) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   json tj = json::object();
   for (size_t j = 0; j < targets.size(); ++j) {
     const auto p = pooled[j].compute();
@@ -149,12 +161,16 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
     const auto [mm, ms] = mean_std(fold_mape[j]);
     const auto [rm, rs] = mean_std(fold_r2[j]);
     const auto [sm, ss] = mean_std(fold_smape[j]);
-    tj[targets[j]] = {{"pooled", {{"mape", p.at("mape")}, {"r2", p.at("r2")}, {"smape", p.at("smape")}, {"mae", p.at("mae")},
+    std::vector<double> sorted = ape[j];
+    std::sort(sorted.begin(), sorted.end());
+    const size_t m = sorted.size();
+    const double mdape = m == 0 ? std::nan("") : (m % 2 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]));
+    tj[targets[j]] = {{"pooled", {{"mape", p.at("mape")}, {"mdape", mdape}, {"r2", p.at("r2")}, {"smape", p.at("smape")}, {"mae", p.at("mae")},
                                   {"rmse", p.at("rmse")}, {"count", p.at("count")}, {"mape_skipped", p.at("mape_skipped")}}},
                       {"fold_mean_std", {{"mape", {mm, ms}}, {"r2", {rm, rs}}, {"smape", {sm, ss}}}},
                       {"baseline", {{"mape", b.at("mape")}, {"r2", b.at("r2")}, {"smape", b.at("smape")}}}};
     md << "| " << targets[j] << " | " << fmt(100 * p.at("mape"), 1) << "% | " << fmt(100 * mm, 1) << " ± " << fmt(100 * ms, 1)
-       << "% | " << fmt(p.at("r2")) << " | " << fmt(rm) << " ± " << fmt(rs) << " | " << fmt(100 * p.at("smape"), 1) << "% | "
+       << "% | " << fmt(100 * mdape, 1) << "% | " << fmt(p.at("r2")) << " | " << fmt(rm) << " ± " << fmt(rs) << " | " << fmt(100 * p.at("smape"), 1) << "% | "
        << fmt(100 * b.at("mape"), 1) << "% | " << fmt(b.at("r2")) << " | " << static_cast<int64_t>(p.at("mape_skipped"))
        << " |\n";
   }

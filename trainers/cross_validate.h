@@ -1,7 +1,8 @@
 // k-fold cross-validation of a csv_table regression experiment, reported in the file's units.
 //
 // For each fold f of K, the config is trained with data.split=kfold, data.folds=K, data.fold=f
-// into <out>/fold<f>/ (a fold whose summary.json says it completed is reused), its best weights
+// into <out>/fold<f>/ (a fold whose summary.json says it completed with the same config hash is
+// reused), its best weights
 // predict the held-out fold, and predictions are mapped back to the file's units (undoing the
 // target standardisation and log1p). Per target it reports MAPE, sMAPE, MAE, RMSE and R² pooled
 // over all held-out rows, the mean ± std over folds, and the same for a constant baseline (the

@@ -288,6 +288,7 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
     json aj;
     aj["horizon"] = hl[ha];
     aj["threshold"] = opt.threshold;
+    aj["refractory"] = opt.refractory;
     aj["score"] = {{"definition", "robust z-score of the model-space residual against the previous `window` residuals"},
                    {"window", opt.score.window},
                    {"min_count", opt.score.min_count},
@@ -299,6 +300,7 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
     json per = json::object();
     std::ostringstream amd;
     amd << "\n# Anomaly flags from " << hl[ha] << "-ahead residuals (score >= " << fmt(opt.threshold, 2)
+        << (opt.refractory > 0 ? ", at most one flag per " + std::to_string(opt.refractory) + " steps" : std::string())
         << ", whole series)\n\n"
         << "| series | windows | hit | false alarms (points) | scored points outside windows | false-alarm rate | alarm events | "
            "test-part windows hit |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -317,20 +319,23 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
         continue;
       }
       const int64_t step = sp.step_seconds;
+      int64_t outside = 0;
       for (const auto& [a, b] : it->second) {
         int64_t ta = 0, tb = 0;
         if (!datasets::parse_timestamp(a, &ta) || !datasets::parse_timestamp(b, &tb))
           throw UserError(opt.labels + ": cannot read window [" + a + ", " + b + "] of " + ser.name + " as timestamps");
         const int64_t ia = (ta - ser.time.front() + step - 1) / step, ib = (tb - ser.time.front()) / step;
         if (ia < 0 || ib >= ser.size()) {
-          std::cerr << "[smlab] forecast-eval: window [" << a << ", " << b << "] lies outside the " << ser.size()
-                    << " points read of " << ser.name << "; skipped\n";
+          ++outside;
           continue;
         }
         wins[s].push_back({ia, ib});
       }
-      const auto h = anomaly::hit_stats(scores[s], wins[s], opt.threshold);
-      const auto ht = anomaly::hit_stats(scores[s], wins[s], opt.threshold, ser.val_end);
+      if (outside > 0)
+        std::cerr << "[smlab] forecast-eval: " << outside << " of " << it->second.size() << " labelled windows of " << ser.name
+                  << " lie outside its " << ser.size() << " points read (data.limit?); skipped\n";
+      const auto h = anomaly::hit_stats(scores[s], wins[s], opt.threshold, 0, -1, opt.refractory);
+      const auto ht = anomaly::hit_stats(scores[s], wins[s], opt.threshold, ser.val_end, -1, opt.refractory);
       tot_w += h.windows, tot_hit += h.hit, tot_out += h.outside, tot_fo += h.flagged_outside, tot_events += h.alarm_events;
       test_w += ht.windows, test_hit += ht.hit, test_out += ht.outside, test_fo += ht.flagged_outside;
       json wl = json::array();
@@ -376,7 +381,7 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
     }
     auto nab_total = [&](double thr) {
       double tot = 0;
-      for (size_t s = 0; s < series.size(); ++s) tot += anomaly::nab_score(scores[s], wins[s], thr);
+      for (size_t s = 0; s < series.size(); ++s) tot += anomaly::nab_score(scores[s], wins[s], thr, {}, 0.15, opt.refractory);
       return tot;
     };
     auto normalise = [&](double raw) { return nab_windows > 0 ? 100.0 * (raw + nab_windows) / (2.0 * nab_windows) : 0.0; };
@@ -404,7 +409,7 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
     const auto hb = [&] {
       int64_t w = 0, hit = 0, out = 0, fo = 0;
       for (size_t s = 0; s < series.size(); ++s) {
-        const auto h = anomaly::hit_stats(scores[s], wins[s], best_thr);
+        const auto h = anomaly::hit_stats(scores[s], wins[s], best_thr, 0, -1, opt.refractory);
         w += h.windows, hit += h.hit, out += h.outside, fo += h.flagged_outside;
       }
       return json{{"windows", w}, {"hit", hit}, {"false_alarm_rate", out > 0 ? static_cast<double>(fo) / out : 0.0}};
@@ -461,12 +466,13 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
           std::vector<bool> inw(ser.size(), false);
           for (const auto& w : wins[s])
             for (int64_t i = w.first; i <= w.last; ++i) inw[i] = true;
+          const auto det = anomaly::detections(scores[s], opt.threshold, opt.refractory);
           for (int64_t t = 0; t < ser.size(); ++t) {
             const double sc = scores[s][t];
             std::snprintf(buf, sizeof buf, ",%.17g,%s,%s,%s,%d,%d\n", ser.raw[t],
                           std::isfinite(forecast[s][t]) ? fmt(forecast[s][t], 4).c_str() : "",
                           std::isfinite(resid[s][t]) ? fmt(resid[s][t], 6).c_str() : "",
-                          std::isfinite(sc) ? fmt(sc, 4).c_str() : "", std::isfinite(sc) && sc >= opt.threshold ? 1 : 0,
+                          std::isfinite(sc) ? fmt(sc, 4).c_str() : "", det[t] ? 1 : 0,
                           inw[t] ? 1 : 0);
             f << ser.name << "," << ser.stamps[t] << buf;
           }

@@ -27,6 +27,7 @@ struct ForecastEvalOptions {
   std::string labels;               ///< NAB-style windows JSON {"<dir>/<file>.csv": [[start, end], ...]}; "" = no anomaly part
   std::string nab_results;          ///< folder of NAB <detector>_standard_scores.csv files; "" = no published rows
   double threshold = 5.0;           ///< flag points with anomaly score >= threshold
+  int64_t refractory = 0;           ///< after a flag, no new flag for this many steps (anomaly::detections)
   int64_t anomaly_horizon = 0;      ///< horizon (steps) whose residuals make the score; 0 = the smallest
   anomaly::ScoreOptions score;      ///< residual -> score options
   int64_t batch_size = 1024;

@@ -125,10 +125,18 @@ TEST(Anomaly, RobustZScoresByHand) {
   const double nan = std::nan("");
   const auto s = anomaly::residual_scores({1, 2, 3, 4, 10, nan, -6}, o);
   EXPECT_TRUE(std::isnan(s[0]) && std::isnan(s[1]) && std::isnan(s[2]));  // fewer than 3 before
-  EXPECT_NEAR(s[3], 2.0 / 1.4826, 1e-12);   // before: 1,2,3 -> median 2, MAD 1
-  EXPECT_NEAR(s[4], 7.5 / 1.4826, 1e-12);   // before: 1,2,3,4 -> median 2.5, MAD 1
+  // scale = max(1.4826 MAD, 1.2533 mean |dev|, min_scale)
+  EXPECT_NEAR(s[3], 2.0 / 1.4826, 1e-12);   // before: 1,2,3 -> median 2, MAD 1, mean |dev| 2/3
+  EXPECT_NEAR(s[4], 7.5 / 1.4826, 1e-12);   // before: 1,2,3,4 -> median 2.5, MAD 1, mean |dev| 1
   EXPECT_TRUE(std::isnan(s[5]));            // no residual, no score
-  EXPECT_NEAR(s[6], 10.0 / 1.4826, 1e-12);  // window r[2..5] = 3,4,10,NaN -> 3,4,10: median 4, MAD 1
+  // window r[2..5] = 3,4,10,NaN -> 3,4,10: median 4, MAD 1, mean |dev| 7/3 (the larger)
+  EXPECT_NEAR(s[6], 10.0 / (1.2533 * 7 / 3), 1e-12);
+  // MAD 0 (most residuals equal): the mean absolute deviation sets the scale
+  o.window = 5;
+  const auto flat = anomaly::residual_scores({0, 0, 0, 0, 1, 5}, o);
+  EXPECT_NEAR(flat[5], 5.0 / (1.2533 * 0.2), 1e-12);  // before: 0,0,0,0,1 -> median 0, MAD 0, mean |dev| 0.2
+  EXPECT_DOUBLE_EQ(flat[4], 1.0 / 1e-9);  // the four before are all 0: both scales are 0, min_scale (1e-9) holds
+  o.window = 4;
   o.one_sided = true;
   const auto one = anomaly::residual_scores({1, 2, 3, 4, 10, nan, -6}, o);
   EXPECT_EQ(one[6], 0.0);
@@ -151,6 +159,17 @@ TEST(Anomaly, HitStatsByHand) {
   const auto tail = anomaly::hit_stats(s, {{2, 4}, {8, 9}}, 5.0, 5);  // only points 5..11
   EXPECT_EQ(tail.windows, 1);
   EXPECT_EQ(tail.hit, 0);
+}
+
+TEST(Anomaly, RefractoryDetections) {
+  const double nan = std::nan("");
+  const std::vector<double> s = {6, 7, nan, 1, 9, 1, 1, 8, 6};
+  EXPECT_EQ(anomaly::detections(s, 5), (std::vector<bool>{1, 1, 0, 0, 1, 0, 0, 1, 1}));
+  // refractory 3: after a flag at t, nothing at t+1..t+3
+  EXPECT_EQ(anomaly::detections(s, 5, 3), (std::vector<bool>{1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  const auto h = anomaly::hit_stats(s, {{4, 5}}, 5, 0, -1, 3);
+  EXPECT_EQ(h.hit, 1);
+  EXPECT_EQ(h.flagged_outside, 2);  // t = 0 and t = 8
 }
 
 TEST(Anomaly, NabScoreFollowsTheSweeperRules) {

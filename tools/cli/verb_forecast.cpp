@@ -23,7 +23,8 @@ Verb forecast_eval_verb() {
       "residuals of the smallest horizon into robust z-scores (trailing median/MAD), flags points with\n"
       "score >= --threshold and counts labelled windows hit, false alarms, and the NAB standard score\n"
       "(next to published NAB detectors on the same files with --nab-results).\n"
-      "Writes <run>/forecast_eval.json, forecast_eval.md and anomaly_scores.csv (one row per point).\n"
+      "Writes forecast_eval.json, forecast_eval.md and anomaly_scores.csv (one row per point) into the run\n"
+      "folder (or --output).\n"
       "Labels and NAB results default to ../labels/realTweets_combined_windows.json and\n"
       "../results_standard_scores next to data.path when they exist (the NAB layout).";
   s.positionals = {{"run", "run folder (e.g. runs/nab_lstm/latest)"},
@@ -33,14 +34,17 @@ Verb forecast_eval_verb() {
              {"labels", "FILE", "anomaly windows JSON ({\"dir/file.csv\": [[start, end], ...]}); 'none' to skip", ""},
              {"nab-results", "DIR", "folder of NAB <detector>_standard_scores.csv; 'none' to skip", ""},
              {"threshold", "Z", "flag points with anomaly score >= Z", "5"},
+             {"refractory", "N", "after a flag, no new flag for N steps (0 = flag every point over the threshold)", "0"},
              {"window", "N", "trailing residuals behind each robust z-score", "2016"},
              {"min-count", "N", "residuals needed before a point is scored", "288"},
              {"one-sided", "", "score only points above the forecast (spikes)", ""},
              {"anomaly-horizon", "H", "horizon (steps) whose residuals are scored (default: the smallest)", "0"},
+             {"output", "DIR", "folder for the reports", "<run>"},
              {"device", "DEV", "auto, cpu, cuda or cuda:N", "auto"}};
   s.examples = {"smlab train experiments/trends/nab_lstm.yaml --run-dir runs/nab_lstm/r1",
                 "smlab forecast-eval runs/nab_lstm/r1",
-                "smlab forecast-eval runs/nab_lstm/r1 --threshold 6 --one-sided --labels none"};
+                "smlab forecast-eval runs/nab_lstm/r1 --threshold 6 --refractory 288     # at most one flag a day",
+                "smlab forecast-eval runs/nab_lstm/r1 --one-sided --labels none         # errors only, spikes only"};
   return {s, [](const Args& args) {
             const RunDir run = RunDir::open(args.positional(0));
             std::vector<std::string> ov;
@@ -53,6 +57,7 @@ Verb forecast_eval_verb() {
             trainers::ForecastEvalOptions o;
             o.split = args.get("split");
             o.threshold = args.get_double("threshold");
+            o.refractory = args.get_int("refractory");
             o.score.window = args.get_int("window");
             o.score.min_count = args.get_int("min-count");
             o.score.one_sided = args.has("one-sided");
@@ -74,10 +79,12 @@ Verb forecast_eval_verb() {
             };
             o.labels = pick("labels", root / "labels" / "realTweets_combined_windows.json");
             o.nab_results = pick("nab-results", root / "results_standard_scores");
-            const auto report = trainers::forecast_eval(cfg, run.checkpoints() / (which + ".pt"), run.path(), o);
-            std::cout << report["markdown"].get<std::string>() << "\nwritten: " << (run.path() / "forecast_eval.json").string()
-                      << ", " << (run.path() / "forecast_eval.md").string()
-                      << (o.labels.empty() ? "" : ", " + (run.path() / "anomaly_scores.csv").string()) << "\n";
+            const fs::path out = args.has("output") ? fs::path(args.get("output")) : run.path();
+            fs::create_directories(out);
+            const auto report = trainers::forecast_eval(cfg, run.checkpoints() / (which + ".pt"), out, o);
+            std::cout << report["markdown"].get<std::string>() << "\nwritten: " << (out / "forecast_eval.json").string()
+                      << ", " << (out / "forecast_eval.md").string()
+                      << (o.labels.empty() ? "" : ", " + (out / "anomaly_scores.csv").string()) << "\n";
             return 0;
           }};
 }
