@@ -90,7 +90,7 @@ TEST(RealData, SentimentSmokeExperimentLearns) {
   ASSERT_TRUE(r.summary.contains("test")) << r.summary.dump(2);
   const double recall = r.summary["test"]["macro_recall"].get<double>();
   std::cout << "[smoke] test macro recall " << recall << " (chance 1/3)\n";
-  // Chance is 1/3; 2,000 training tweets and 3 epochs reach about 0.5.
+  // Chance is 1/3; 9,232 training tweets and 2 epochs of a small TextCNN reach about 0.49.
   EXPECT_GT(recall, 0.42);
   EXPECT_EQ(r.summary["best_metric"].get<std::string>(), "macro_recall");
 }
