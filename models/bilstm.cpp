@@ -27,6 +27,7 @@ class BiLSTMImpl : public Model {
         embed_dropout_(embed_dropout),
         dropout_(dropout),
         pooling_(std::move(pooling)),
+        hidden_(hidden),
         fc_(2 * hidden, out) {
     register_module("embedding", embedding_);
     register_module("embed_dropout", embed_dropout_);
@@ -52,8 +53,10 @@ class BiLSTMImpl : public Model {
     for (size_t l = 0; l < forward_->size(); ++l) {
       if (l > 0) h = dropout_->forward(h);
       const auto idx = rev.unsqueeze(-1).expand_as(h);
-      auto f = std::get<0>(forward_[l]->as<torch::nn::LSTM>()->forward(h));
-      auto b = std::get<0>(backward_[l]->as<torch::nn::LSTM>()->forward(h.gather(1, idx)));
+      const auto h0 = zero_state(h, 1, hidden_);
+      const std::tuple<torch::Tensor, torch::Tensor> state{h0, h0};
+      auto f = std::get<0>(forward_[l]->as<torch::nn::LSTM>()->forward(h, state));
+      auto b = std::get<0>(backward_[l]->as<torch::nn::LSTM>()->forward(h.gather(1, idx), state));
       h = torch::cat({f, b.gather(1, rev.unsqueeze(-1).expand_as(b))}, 2);  // [B, L, 2H]
     }
     torch::Tensor pooled;
@@ -68,6 +71,7 @@ class BiLSTMImpl : public Model {
   torch::nn::Dropout embed_dropout_, dropout_;
   torch::nn::ModuleList forward_, backward_;
   std::string pooling_;
+  int64_t hidden_;
   text::AttentionPool attention_{nullptr};
   torch::nn::Linear fc_;
 };

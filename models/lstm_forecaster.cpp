@@ -43,8 +43,7 @@ class LSTMForecasterImpl : public Model {
 
   torch::Tensor forward(const torch::Tensor& x) override {
     TORCH_CHECK(x.dim() == 3, "lstm_forecaster expects windows [B, T, F], got shape ", x.sizes());
-    // [layers, B, hidden] zeros without reading B: zeros_like of a [B] slice, then expand.
-    const auto h0 = torch::zeros_like(x.select(2, 0).select(1, 0)).view({1, -1, 1}).expand({layers_, -1, hidden_}).contiguous();
+    const auto h0 = zero_state(x, layers_, hidden_);
     const bool train = is_training();
     torch::Tensor seq;
     if (gru_) {

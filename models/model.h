@@ -59,4 +59,14 @@ datasets::DatasetInfo example_info(InputKind kind, int64_t outputs);
 /// standard-normal floats of shape [batch, info.input_shape...].
 torch::Tensor example_input(const datasets::DatasetInfo& info, int64_t batch);
 
+/// Zeros [layers, B, width] for a recurrent layer's initial state, with B taken from `rows`
+/// ([B, ...], float) by ops the TorchScript tracer records. Letting torch::nn::LSTM/GRU make its
+/// own zero state reads input.size(0) as a plain integer, which a trace bakes in: the exported
+/// graph then feeds a state of the traced batch size to the RNN kernel (on CPU oneDNN's, which
+/// corrupts the heap rather than checking).
+inline torch::Tensor zero_state(const torch::Tensor& rows, int64_t layers, int64_t width) {
+  const auto per_row = torch::zeros_like(rows.flatten(1).select(1, 0));  // [B]
+  return per_row.view({1, -1, 1}).expand({layers, -1, width}).contiguous();
+}
+
 }  // namespace smlab::models
