@@ -68,7 +68,7 @@ std::vector<Section> make_sections() {
            .number("grad_clip", 0.0, "clip the global gradient norm to this value (0 = off)", 0.0)
            .choice("amp", "none", {"none", "bf16", "fp16"},
                    "mixed precision autocast; fp16 adds a dynamic loss scaler (CUDA only)")
-           .boolean("channels_last", false, "channels_last memory format for 4-D (CNN) inputs and weights")
+           .boolean("channels_last", false, "channels-last memory format for inputs and conv weights: NHWC for images (4-D), NDHWC (channels-last-3d) for video clips (5-D)")
            .boolean("cuda_graphs", false,
                     "capture forward + backward + optimizer step in a CUDA graph and replay it (CUDA only; needs "
                     "static shapes: data.drop_last true, grad_accum 1, one process, amp none or bf16, sgd or adamw)")

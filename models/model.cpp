@@ -25,6 +25,18 @@ int64_t output_width(const datasets::DatasetInfo& info) {
   return info.task == datasets::Task::Classification ? info.num_classes : info.output_dim;
 }
 
+torch::Tensor channels_last(const torch::Tensor& t) {
+  if (t.dim() == 4) return t.contiguous(at::MemoryFormat::ChannelsLast);
+  if (t.dim() == 5) return t.contiguous(at::MemoryFormat::ChannelsLast3d);
+  return t;
+}
+
+void to_channels_last(Model& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters())
+    if (p.dim() == 4 || p.dim() == 5) p.set_data(channels_last(p.data()));
+}
+
 namespace {
 std::map<std::string, InputKind>& input_kinds() {
   static std::map<std::string, InputKind> m;

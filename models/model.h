@@ -59,6 +59,13 @@ datasets::DatasetInfo example_info(InputKind kind, int64_t outputs);
 /// standard-normal floats of shape [batch, info.input_shape...].
 torch::Tensor example_input(const datasets::DatasetInfo& info, int64_t batch);
 
+/// `t` in the channels-last layout when it is 4-D (NHWC) or 5-D (NDHWC, channels-last-3d for
+/// video clips and 3D convolution weights); any other tensor as it is. Values are unchanged.
+torch::Tensor channels_last(const torch::Tensor& t);
+
+/// Puts every 4-D and 5-D parameter of `model` in the channels-last layout (train.channels_last).
+void to_channels_last(Model& model);
+
 /// Zeros [layers, B, width] for a recurrent layer's initial state, with B taken from `rows`
 /// ([B, ...], float) by ops the TorchScript tracer records. Letting torch::nn::LSTM/GRU make its
 /// own zero state reads input.size(0) as a plain integer, which a trace bakes in: the exported

@@ -188,10 +188,7 @@ void TrainerImpl::setup() {
   model_ = models::build(cfg_, train_ds_->info());
   model_->to(device_);
   channels_last_ = cfg_.get<bool>("train.channels_last");
-  if (channels_last_) {
-    for (auto& p : model_->parameters())
-      if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-  }
+  if (channels_last_) models::to_channels_last(*model_);
   optimizer_ = build_optimizer(*model_, cfg_);
   loss_fn_ = loss_registry().get(cfg_.name_of("loss")).make(cfg_);
   aug_train_ = cfg_.get<std::vector<std::string>>("augment.train");
@@ -360,7 +357,7 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
       auto gen = step_generator(seed, epoch, b);
       x = datasets::apply_augmentations(aug_train_, x.cpu(), gen).to(device_);
     }
-    if (channels_last_ && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    if (channels_last_) x = models::channels_last(x);
     // All-reduce only on the micro-batch that completes an optimizer step (DDP's no_sync otherwise).
     const bool sync = (micro + 1) % grad_accum_ == 0 || train_loader_->position() == bpe;
     torch::Tensor loss;
@@ -653,7 +650,7 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
       auto gen = step_generator(seed, -1, loader.position());
       x = datasets::apply_augmentations(augs, x.cpu(), gen).to(device);
     }
-    if (channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    if (channels_last) x = models::channels_last(x);
     // Multi-clip evaluation (video datasets' eval_clips): [B, K, ...] inputs, one more axis than
     // the samples' [B, ...]; the model sees the B * K clips and their logits are averaged per sample.
     const bool multi = x.dim() == static_cast<int64_t>(loader.dataset().info().input_shape.size()) + 2;

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/register_all.h"
 #include "datasets/dataset.h"
+#include "models/export.h"
 #include "models/model.h"
 #include "test_util.h"
 
@@ -320,5 +321,34 @@ TEST(VideoModels, Frame2DAppliesItsBackboneToFrames) {
     } catch (const smlab::UserError& e) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
     }
+  }
+}
+
+TEST(VideoModels, ChannelsLast3dGivesTheSameLogitsAndGradients) {
+  // train.channels_last on clips: inputs and 3D conv weights in NDHWC (channels-last-3d). The
+  // contiguous model is the oracle: the layout changes the summation order, not the function.
+  smlab::register_all();
+  const auto info = clip_info(6, {3, 4, 16, 16});
+  for (const std::string name : {"r3d_18", "r2plus1d_18", "c3d"}) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(3);
+    auto ref = build(name, info);
+    torch::manual_seed(3);
+    auto cl = build(name, info);
+    smlab::models::to_channels_last(*cl);
+    ref->eval();  // C3D's dropout would draw different masks
+    cl->eval();
+    const auto w = cl->parameters()[0];
+    ASSERT_EQ(w.dim(), 5);
+    EXPECT_TRUE(w.is_contiguous(torch::MemoryFormat::ChannelsLast3d));
+    const auto x = torch::randn({2, 3, 4, 16, 16});
+    const auto xl = smlab::models::channels_last(x);
+    EXPECT_TRUE(xl.is_contiguous(torch::MemoryFormat::ChannelsLast3d));
+    const auto a = ref->forward(x), b = cl->forward(xl);
+    EXPECT_LE(smlab::models::relative_error(b, a), 1e-5);
+    a.square().sum().backward();
+    b.square().sum().backward();
+    const auto ga = ref->parameters()[0].grad(), gb = cl->parameters()[0].grad();
+    EXPECT_LE(smlab::models::relative_error(gb, ga), 1e-4);
   }
 }

@@ -8,11 +8,128 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "datasets/dataset.h"
+#include "datasets/loader.h"
 #include "models/model.h"
 #include "tools/cli/cli.h"
 #include "trainers/optim.h"
 
 namespace smlab::cli {
+
+namespace {
+
+int train_step(const Args& args) {
+  const std::string model = args.get("model");
+  const int64_t batch = args.get_int("batch");
+  if (const int t = args.get_int("threads"); t > 0) torch::set_num_threads(t);
+  std::string data = "synthetic_images";
+  if (model == "mlp") data = "synthetic_blobs";
+  if (model.find("text") != std::string::npos || model.find("lstm") != std::string::npos) data = "synthetic_tokens";
+  if (models::input_kind(model) == models::InputKind::Video) data = "moving_mnist";
+  std::vector<std::string> ov = {"model.name=" + model, "data.name=" + data,
+                                 "data.train_size=" + std::to_string(batch)};
+  if (data == "synthetic_images") {
+    ov.push_back("data.size=32");
+    ov.push_back("data.classes=10");
+  }
+  ov.insert(ov.end(), args.positionals().begin() + 1, args.positionals().end());
+  const auto cfg = config::load_string("version: 1\n", "bench.yaml", ov);
+  const auto device = resolve_device(args.get("device"));
+  torch::manual_seed(0);
+  auto ds = datasets::build(cfg, datasets::Split::Train);
+  auto net = models::build(cfg, ds->info());
+  net->to(device);
+  std::vector<int64_t> idx(batch);
+  for (int64_t i = 0; i < batch; ++i) idx[i] = i;
+  auto b = ds->get(idx);
+  auto x = b.input.to(device), y = b.target.to(device);
+  if (args.has("channels-last")) {
+    x = models::channels_last(x);
+    models::to_channels_last(*net);
+  }
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  net->train();
+  auto step = [&] {
+    opt.zero_grad(true);
+    auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+    loss.backward();
+    opt.step();
+    return loss;
+  };
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  auto cpu_seconds = [] {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  for (int i = 0; i < args.get_int("warmup"); ++i) step();
+  sync();
+  const int steps = args.get_int("steps");
+  std::vector<double> step_s;
+  const double cpu0 = cpu_seconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ti = t0;
+  torch::Tensor last;
+  for (int i = 0; i < steps; ++i) {
+    last = step();
+    sync();
+    const auto now = std::chrono::steady_clock::now();
+    step_s.push_back(std::chrono::duration<double>(now - ti).count());
+    ti = now;
+  }
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = cpu_seconds() - cpu0;
+  std::sort(step_s.begin(), step_s.end());
+  const double median = step_s.empty() ? 0 : (step_s[(step_s.size() - 1) / 2] + step_s[step_s.size() / 2]) / 2;
+  nlohmann::json j = {{"benchmark", "train-step"}, {"model", model},      {"batch", batch},
+                      {"steps", steps},            {"seconds", sec},      {"steps_per_s", steps / sec},
+                      {"samples_per_s", steps * batch / sec},             {"threads", at::get_num_threads()},
+                      {"device", device.str()},    {"parameters", models::parameter_count(*net)},
+                      {"median_step_s", median}, {"cpu_s_per_step", steps > 0 ? cpu / steps : 0},
+                      {"final_loss", last.item<double>()}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The training split of a configured dataset, read through datasets::Loader (shuffled, the given
+// workers) for --epochs epochs: what the trainer's input side costs without the model.
+int loader(const Args& args) {
+  std::vector<std::string> ov(args.positionals().begin() + 1, args.positionals().end());
+  const auto cfg = config::load_string("version: 1\n", "bench.yaml", ov);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ds = datasets::build(cfg, datasets::Split::Train);
+  const double open_s = seconds_since(t0);
+  datasets::LoaderOptions lo;
+  lo.batch_size = args.get_int("batch");
+  lo.workers = args.get_int("workers");
+  lo.seed = 0;
+  datasets::Loader loader(ds, lo);
+  const int epochs = args.get_int("epochs");
+  int64_t samples = 0, bytes = 0;
+  const auto t1 = std::chrono::steady_clock::now();
+  for (int e = 0; e < epochs; ++e) {
+    loader.start_epoch(e);
+    while (auto b = loader.next()) {
+      samples += b->input.size(0);
+      bytes += b->input.nbytes() + b->target.nbytes();
+    }
+  }
+  const double sec = seconds_since(t1);
+  nlohmann::json j = {{"benchmark", "loader"},     {"dataset", cfg.name_of("data")}, {"samples", samples},
+                      {"seconds", sec},            {"samples_per_s", samples / sec}, {"open_seconds", open_s},
+                      {"batch", lo.batch_size},    {"workers", lo.workers},          {"epochs", epochs},
+                      {"batch_bytes", samples ? bytes / samples * lo.batch_size : 0},
+                      {"input_shape", ds->info().input_shape}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
 
 Verb bench_verb() {
   VerbSpec s;
@@ -25,94 +142,30 @@ Verb bench_verb() {
       "(all threads), which a busy shared machine disturbs less than wall time.\n"
       "The data is chosen by the model (synthetic_tokens for text models, synthetic_blobs for mlp,\n"
       "moving_mnist 1x8x32x32 clips for video models, synthetic_images 3x32x32 otherwise); any config\n"
-      "key can be overridden as key=value.";
-  s.positionals = {{"name", "benchmark: train-step"}, {"key=value", "config overrides", false, true}};
+      "key can be overridden as key=value.\n"
+      "loader: builds the training split of the dataset given as key=value overrides (data.name=...,\n"
+      "data.train=...) and reads it --epochs times through smlab's loader (shuffled, --batch, --workers\n"
+      "threads), without a model: samples/s of batched tensors, plus the seconds to open the data\n"
+      "(bench/loader_bench.py compares it with PyTorch's DataLoader over h5py).";
+  s.positionals = {{"name", "benchmark: train-step or loader"}, {"key=value", "config overrides", false, true}};
   s.flags = {{"model", "NAME", "registered model", "small_cnn"},
              {"batch", "N", "batch size", "128"},
              {"steps", "N", "timed steps", "20"},
              {"warmup", "N", "untimed steps first", "5"},
              {"threads", "N", "intra-op threads (0 = default)", "0"},
              {"device", "DEV", "cpu, cuda, cuda:N", "cpu"},
-             {"channels-last", "", "channels_last for 4-D inputs", ""}};
+             {"workers", "N", "loader: worker threads (0 = the calling thread)", "2"},
+             {"epochs", "N", "loader: epochs to read", "1"},
+             {"channels-last", "", "channels-last layout for 4-D (NHWC) and 5-D (NDHWC) inputs and weights", ""}};
   s.examples = {"smlab bench train-step --model resnet20 --batch 128 --threads 2",
                 "smlab bench train-step --model text_cnn --batch 64 data.length=64 data.vocab_size=20000",
-                "smlab bench train-step --model r3d_18 --batch 16 model.width=16 data.frames=16 data.size=64"};
+                "smlab bench train-step --model r3d_18 --batch 16 model.width=16 data.frames=16 data.size=64",
+                "smlab bench loader data.name=hdf5_images data.train=data/cifar10/train data.val_fraction=0 --batch 256 --workers 2"};
   return {s, [](const Args& args) {
-            if (args.positional(0) != "train-step") throw UsageError("unknown benchmark '" + args.positional(0) + "' (train-step)");
-            const std::string model = args.get("model");
-            const int64_t batch = args.get_int("batch");
-            if (const int t = args.get_int("threads"); t > 0) torch::set_num_threads(t);
-            std::string data = "synthetic_images";
-            if (model == "mlp") data = "synthetic_blobs";
-            if (model.find("text") != std::string::npos || model.find("lstm") != std::string::npos) data = "synthetic_tokens";
-            if (models::input_kind(model) == models::InputKind::Video) data = "moving_mnist";
-            std::vector<std::string> ov = {"model.name=" + model, "data.name=" + data,
-                                           "data.train_size=" + std::to_string(batch)};
-            if (data == "synthetic_images") {
-              ov.push_back("data.size=32");
-              ov.push_back("data.classes=10");
-            }
-            ov.insert(ov.end(), args.positionals().begin() + 1, args.positionals().end());
-            const auto cfg = config::load_string("version: 1\n", "bench.yaml", ov);
-            const auto device = resolve_device(args.get("device"));
-            torch::manual_seed(0);
-            auto ds = datasets::build(cfg, datasets::Split::Train);
-            auto net = models::build(cfg, ds->info());
-            net->to(device);
-            std::vector<int64_t> idx(batch);
-            for (int64_t i = 0; i < batch; ++i) idx[i] = i;
-            auto b = ds->get(idx);
-            auto x = b.input.to(device), y = b.target.to(device);
-            const bool cl = args.has("channels-last") && x.dim() == 4;
-            if (cl) {
-              x = x.contiguous(at::MemoryFormat::ChannelsLast);
-              for (auto& p : net->parameters())
-                if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-            }
-            torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
-            net->train();
-            auto step = [&] {
-              opt.zero_grad(true);
-              auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
-              loss.backward();
-              opt.step();
-              return loss;
-            };
-            auto sync = [&] {
-              if (device.is_cuda()) torch::cuda::synchronize();
-            };
-            auto cpu_seconds = [] {
-              rusage u{};
-              ::getrusage(RUSAGE_SELF, &u);
-              return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-            };
-            for (int i = 0; i < args.get_int("warmup"); ++i) step();
-            sync();
-            const int steps = args.get_int("steps");
-            std::vector<double> step_s;
-            const double cpu0 = cpu_seconds();
-            const auto t0 = std::chrono::steady_clock::now();
-            auto ti = t0;
-            torch::Tensor last;
-            for (int i = 0; i < steps; ++i) {
-              last = step();
-              sync();
-              const auto now = std::chrono::steady_clock::now();
-              step_s.push_back(std::chrono::duration<double>(now - ti).count());
-              ti = now;
-            }
-            const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            const double cpu = cpu_seconds() - cpu0;
-            std::sort(step_s.begin(), step_s.end());
-            const double median = step_s.empty() ? 0 : (step_s[(step_s.size() - 1) / 2] + step_s[step_s.size() / 2]) / 2;
-            nlohmann::json j = {{"benchmark", "train-step"}, {"model", model},      {"batch", batch},
-                                {"steps", steps},            {"seconds", sec},      {"steps_per_s", steps / sec},
-                                {"samples_per_s", steps * batch / sec},             {"threads", at::get_num_threads()},
-                                {"device", device.str()},    {"parameters", models::parameter_count(*net)},
-                                {"median_step_s", median}, {"cpu_s_per_step", steps > 0 ? cpu / steps : 0},
-                                {"final_loss", last.item<double>()}};
-            std::cout << j.dump() << std::endl;
-            return 0;
+            const std::string name = args.positional(0);
+            if (name == "train-step") return train_step(args);
+            if (name == "loader") return loader(args);
+            throw UsageError("unknown benchmark '" + name + "' (train-step, loader)");
           }};
 }
 

@@ -34,12 +34,16 @@ std::pair<torch::Tensor, torch::Tensor> collect(models::Model& model, const std:
   return {torch::cat(outs), torch::cat(ys)};
 }
 
-/// top1, nll and ece of class scores (logits, or log-probabilities) against labels.
+/// top1, macro recall and F1, nll and ece of class scores (logits, or log-probabilities) against labels.
 json quality(const torch::Tensor& scores, const torch::Tensor& labels) {
   metrics::ClassificationMetrics m(scores.size(1));
   m.update(scores, labels);
   const auto r = m.compute();
-  return {{"top1", r.at("top1")}, {"nll", r.at("nll")}, {"ece", r.at("ece")}};
+  return {{"top1", r.at("top1")},
+          {"macro_recall", r.at("macro_recall")},
+          {"macro_f1", r.at("macro_f1")},
+          {"nll", r.at("nll")},
+          {"ece", r.at("ece")}};
 }
 
 std::string pct(double v) {
@@ -155,13 +159,16 @@ Verb ensemble_verb() {
             report["artifact"] = (out / "model.pt").string();
             write_file_atomic(out / "summary.json", report.dump(2) + "\n");
             std::ostringstream md;
-            md << "| member | temperature | test top-1 | test ECE | calibrated ECE | calibrated NLL |\n|---|---|---|---|---|---|\n";
+            md << "| member | temperature | test top-1 | test macro recall | test ECE | calibrated ECE | calibrated NLL "
+                  "|\n|---|---|---|---|---|---|---|\n";
             for (const auto& m : report["members"])
               md << "| " << m["run"].get<std::string>() << " (" << m["model"].get<std::string>() << ") | "
-                 << m["temperature"].get<double>() << " | " << pct(m["test"]["top1"]) << " | " << pct(m["test"]["ece"])
+                 << m["temperature"].get<double>() << " | " << pct(m["test"]["top1"]) << " | "
+                 << pct(m["test"]["macro_recall"]) << " | " << pct(m["test"]["ece"])
                  << " | " << pct(m["test_calibrated"]["ece"]) << " | " << m["test_calibrated"]["nll"].get<double>() << " |\n";
             md << "| **ensemble (" << report["method"].get<std::string>() << ")** | | **"
-               << pct(report["ensemble_test"]["top1"]) << "** | " << pct(report["ensemble_test"]["ece"]) << " | | "
+               << pct(report["ensemble_test"]["top1"]) << "** | **" << pct(report["ensemble_test"]["macro_recall"]) << "** | "
+               << pct(report["ensemble_test"]["ece"]) << " | | "
                << report["ensemble_test"]["nll"].get<double>() << " |\n\nGain over the best member (top-1): "
                << pct(report["gain_over_best_member_top1"]) << " points.\n";
             write_file_atomic(out / "summary.md", md.str());
