@@ -2,7 +2,56 @@
 
 #include <torch/torch.h>
 
+#ifdef SMLAB_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
 namespace smlab::datasets {
+namespace {
+
+void move_to(Batch& b, const c10::Device& device, bool non_blocking) {
+  for (auto* t : {&b.input, &b.target})
+    if (t->defined() && t->device() != device) *t = t->to(device, non_blocking);
+}
+
+/// A worker's host-to-device copy: pinned staging, then an asynchronous copy on a side stream.
+/// Returns the event recorded on that stream after the copy (null without CUDA support).
+std::shared_ptr<void> copy_on_side_stream(Batch& b, const c10::Device& device) {
+#ifdef SMLAB_WITH_CUDA
+  c10::cuda::CUDAGuard guard(device);
+  const auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+  c10::cuda::CUDAStreamGuard on_side(stream);
+  for (auto* t : {&b.input, &b.target})
+    if (t->defined() && !t->is_cuda() && !t->is_pinned()) *t = t->pin_memory();
+  // The pinned buffers come from PyTorch's caching host allocator, which keeps them until the
+  // copies that read them have finished.
+  move_to(b, device, /*non_blocking=*/true);
+  auto done = std::make_shared<at::cuda::CUDAEvent>();
+  done->record(stream);
+  return done;
+#else
+  move_to(b, device, /*non_blocking=*/false);
+  return nullptr;
+#endif
+}
+
+/// The caller's side of copy_on_side_stream: its current stream waits for the copy, and the
+/// tensors (allocated on the side stream) are recorded as used on the caller's stream.
+void wait_for_copy(Batch& b, const std::shared_ptr<void>& copied, const c10::Device& device) {
+#ifdef SMLAB_WITH_CUDA
+  if (!copied) return;
+  const auto current = c10::cuda::getCurrentCUDAStream(device.index());
+  std::static_pointer_cast<at::cuda::CUDAEvent>(copied)->block(current);
+  for (auto* t : {&b.input, &b.target})
+    if (t->defined() && t->is_cuda()) t->record_stream(current);
+#else
+  (void)b, (void)copied, (void)device;
+#endif
+}
+
+}  // namespace
 
 Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), opt_(options) {
@@ -44,7 +93,6 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   next_ = std::min(first_batch, end_);
   claim_ = next_;
   ready_.clear();
-  error_ = nullptr;
   stopping_ = false;
   for (int i = 0; i < opt_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -65,13 +113,13 @@ void Loader::worker_loop() {
       b = claim_++;
     }
     try {
-      Batch batch = dataset_->get(batch_indices(b));
+      Pending p{dataset_->get(batch_indices(b)), nullptr, nullptr};
+      if (opt_.device.is_cuda()) p.copied = copy_on_side_stream(p.batch, opt_.device);
       std::lock_guard<std::mutex> lock(mu_);
-      ready_.emplace(b, std::move(batch));
+      ready_.emplace(b, std::move(p));
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
-      error_ = std::current_exception();
-      ready_.emplace(b, Batch{});
+      ready_.emplace(b, Pending{{}, nullptr, std::current_exception()});
     }
     cv_.notify_all();
   }
@@ -79,16 +127,21 @@ void Loader::worker_loop() {
 
 std::optional<Batch> Loader::next() {
   if (next_ >= end_) return std::nullopt;
-  if (workers_.empty()) return dataset_->get(batch_indices(next_++));
+  if (workers_.empty()) {
+    Batch b = dataset_->get(batch_indices(next_++));
+    if (!opt_.device.is_cpu()) move_to(b, opt_.device, /*non_blocking=*/false);
+    return b;
+  }
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return ready_.count(next_) > 0 || error_; });
-  if (error_) std::rethrow_exception(error_);
-  Batch b = std::move(ready_.at(next_));
+  cv_.wait(lock, [&] { return ready_.count(next_) > 0; });
+  Pending p = std::move(ready_.at(next_));
   ready_.erase(next_);
   ++next_;
   lock.unlock();
   cv_.notify_all();
-  return b;
+  if (p.error) std::rethrow_exception(p.error);
+  wait_for_copy(p.batch, p.copied, opt_.device);
+  return std::move(p.batch);
 }
 
 void Loader::stop_workers() {

@@ -7,6 +7,7 @@
 //   while (auto b = loader.next()) train_step(*b);
 #pragma once
 #include <condition_variable>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,11 @@ struct LoaderOptions {
   int world = 1;
   int workers = 0;   ///< 0 = assemble batches on the caller's thread
   int prefetch = 2;  ///< batches assembled ahead per worker pool
+  /// Where next() delivers batches. With a CUDA device and workers > 0, each worker pins its
+  /// batch and copies it to the device on a side stream while the caller computes; next() makes
+  /// the caller's current stream wait for that copy (and tells the caching allocator the tensors
+  /// are used there). CPU, the default: batches stay on the host.
+  c10::Device device = c10::kCPU;
 };
 
 class Loader {
@@ -63,10 +69,14 @@ class Loader {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, Batch> ready_;
+  struct Pending {
+    Batch batch;
+    std::shared_ptr<void> copied;  ///< the CUDA event recorded after its side-stream copy, or null
+    std::exception_ptr error;      ///< what get() threw for this batch; next() rethrows it in order
+  };
+  std::map<int64_t, Pending> ready_;
   int64_t claim_ = 0;
   bool stopping_ = false;
-  std::exception_ptr error_;
 };
 
 }  // namespace smlab::datasets

@@ -180,8 +180,11 @@ void TrainerImpl::setup() {
   lo.prefetch = cfg_.get<int>("data.prefetch");
   lo.rank = dist_env_.rank;
   lo.world = dist_env_.world;
+  // On a GPU, loader workers pin and copy batches on a side stream; augment.train ops run on the
+  // host batch, so with them the copy stays in the step.
+  if (device_.is_cuda() && cfg_.get<std::vector<std::string>>("augment.train").empty()) lo.device = device_;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
-  const datasets::LoaderOptions eo = eval_loader_options(cfg_);  // every rank evaluates the whole split
+  const datasets::LoaderOptions eo = eval_loader_options(cfg_, device_);  // every rank evaluates the whole split
   val_loader_ = std::make_unique<datasets::Loader>(val_ds_, eo);
   test_loader_ = std::make_unique<datasets::Loader>(test_ds_, eo);
   // Model and optimisation.
@@ -621,8 +624,9 @@ TrainResult TrainerImpl::run() {
 
 }  // namespace
 
-datasets::LoaderOptions eval_loader_options(const config::Config& cfg) {
+datasets::LoaderOptions eval_loader_options(const config::Config& cfg, const c10::Device& device) {
   datasets::LoaderOptions o;
+  if (device.is_cuda() && cfg.get<std::vector<std::string>>("augment.eval").empty()) o.device = device;
   const auto eb = cfg.get<int64_t>("data.eval_batch_size");
   o.batch_size = eb > 0 ? eb : cfg.get<int64_t>("data.batch_size");
   o.shuffle = false;

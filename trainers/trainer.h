@@ -51,8 +51,9 @@ struct TrainResult {
 /// Trains `cfg` (or resumes the run in options.run_dir). Throws UserError for bad input.
 TrainResult train(const config::Config& cfg, const TrainOptions& options = {});
 
-/// Loader options for evaluation: data.eval_batch_size (or data.batch_size), in order, unsharded.
-datasets::LoaderOptions eval_loader_options(const config::Config& cfg);
+/// Loader options for evaluation: data.eval_batch_size (or data.batch_size), in order, unsharded,
+/// delivered on `device` when it is a GPU and no augment.eval op needs the batch on the host.
+datasets::LoaderOptions eval_loader_options(const config::Config& cfg, const c10::Device& device = c10::kCPU);
 
 /// Runs `model` in eval mode over `loader` the way evaluation does (augment.eval, channels_last,
 /// train.amp autocast) and calls fn(float outputs, CPU targets) per batch; fn returns false to stop.

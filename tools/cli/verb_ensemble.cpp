@@ -24,7 +24,7 @@ namespace {
 /// Logits [N, K] and labels [N] of `model` on `ds`, evaluated as `cfg` says.
 std::pair<torch::Tensor, torch::Tensor> collect(models::Model& model, const std::shared_ptr<datasets::Dataset>& ds,
                                                 const config::Config& cfg, const c10::Device& device) {
-  datasets::Loader loader(ds, trainers::eval_loader_options(cfg));
+  datasets::Loader loader(ds, trainers::eval_loader_options(cfg, device));
   std::vector<torch::Tensor> outs, ys;
   trainers::for_each_eval_batch(model, loader, device, cfg, [&](const torch::Tensor& out, const torch::Tensor& y) {
     outs.push_back(out.cpu());

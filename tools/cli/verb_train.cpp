@@ -127,7 +127,7 @@ Verb eval_verb() {
             auto model = models::build(cfg, ds->info());
             trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
             model->to(device);
-            datasets::Loader loader(ds, trainers::eval_loader_options(cfg));
+            datasets::Loader loader(ds, trainers::eval_loader_options(cfg, device));
             auto loss = trainers::loss_registry().get(cfg.name_of("loss")).make(cfg);
             auto m = trainers::evaluate(*model, loader, loss, device, cfg);
             m["split"] = split_name;
