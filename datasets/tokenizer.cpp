@@ -7,6 +7,8 @@
 #include <sentencepiece_trainer.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <sstream>
 #include <unistd.h>
 #include <unordered_map>
@@ -87,6 +89,16 @@ int Tokenizer::unk_id() const { return sp_->unk_id(); }
 std::string Tokenizer::piece(int id) const { return sp_->IdToPiece(id); }
 bool Tokenizer::is_special(int id) const { return sp_->IsControl(id) || sp_->IsUnknown(id) || sp_->IsUnused(id); }
 
+}  // namespace smlab::datasets
+
+// libsentencepiece exports these (sentencepiece/src/common.h) but installs no header for them.
+namespace sentencepiece::logging {
+int GetMinLogLevel();
+void SetMinLogLevel(int v);
+}  // namespace sentencepiece::logging
+
+namespace smlab::datasets {
+
 void train_tokenizer(const TokenizerTrainOptions& o) {
   if (!std::filesystem::exists(o.input)) throw UserError(o.input.string() + ": training text not found");
   if (o.model_prefix.empty()) throw UsageError("--model-prefix is required");
@@ -111,7 +123,12 @@ void train_tokenizer(const TokenizerTrainOptions& o) {
   // The model comes back serialized (nothing is written by SentencePiece); both files are then
   // written atomically here.
   std::string proto;
+  // The trainer's per-iteration LOG(INFO) lines would bury smlab's own output: warnings and
+  // errors only (SMLAB_SPM_VERBOSE=1 keeps them all).
+  const int log_level = sentencepiece::logging::GetMinLogLevel();
+  if (!std::getenv("SMLAB_SPM_VERBOSE")) sentencepiece::logging::SetMinLogLevel(std::max(log_level, 1));
   const auto status = trainer_entry()(kw, nullptr, &proto);
+  sentencepiece::logging::SetMinLogLevel(log_level);
   if (!status.ok()) throw UserError("SentencePiece training on " + o.input.string() + " failed: " + status.ToString());
   sentencepiece::SentencePieceProcessor sp;
   if (const auto st = sp.LoadFromSerializedProto(proto); !st.ok())
