@@ -3,6 +3,7 @@
 #include <hdf5.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 
@@ -99,12 +100,15 @@ void write_shard(const std::filesystem::path& path, const Shard& shard, int defl
     Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
     if (!file.ok()) fail(tmp, "cannot create HDF5 file");
     const auto n = static_cast<hsize_t>(shard.count());
-    const auto chunk = static_cast<hsize_t>(chunk_records);
     write_numeric(file, "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, shard.labels.data(), deflate, 4096, tmp);
     if (!shard.image_shape.empty()) {
       std::vector<hsize_t> dims(shard.image_shape.begin(), shard.image_shape.end());
       if ((dims.size() != 4 && dims.size() != 5) || dims[0] != n)
         throw std::logic_error("write_shard: image shape does not match labels");
+      hsize_t record_bytes = 1;
+      for (size_t d = 1; d < dims.size(); ++d) record_bytes *= dims[d];
+      const auto chunk = chunk_records > 0 ? static_cast<hsize_t>(chunk_records)
+                                           : std::clamp<hsize_t>((hsize_t{1} << 20) / record_bytes, 1, 256);
       write_numeric(file, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, dims, shard.images.data(), deflate, chunk, tmp);
     }
     if (!shard.texts.empty()) {
@@ -116,7 +120,7 @@ void write_shard(const std::filesystem::path& path, const Shard& shard, int defl
       ptrs.reserve(n);
       for (const auto& t : shard.texts) ptrs.push_back(t.c_str());
       Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-      const hsize_t c = std::max<hsize_t>(1, std::min<hsize_t>(chunk, n));
+      const hsize_t c = std::clamp<hsize_t>(chunk_records > 0 ? static_cast<hsize_t>(chunk_records) : 256, 1, n);
       Hid dcpl = chunked_dcpl({c}, deflate);
       Hid ds(H5Dcreate2(file, "texts", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
       if (!ds.ok()) fail(tmp, "cannot create dataset 'texts'");

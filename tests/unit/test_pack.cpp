@@ -1,6 +1,7 @@
 // smlab pack + the hdf5_images / text_tsv datasets on generated inputs: every value read back is
 // compared exactly with what was written (or with OpenCV's own decode of the written file).
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <zlib.h>
 
 #include <fstream>
@@ -492,4 +493,31 @@ TEST(Pack, CliPacksAndReportsBadInputWithExit2) {
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(rc, 2);
   EXPECT_NE(err.find((dir / "bad.tsv").string() + ":2"), std::string::npos) << err;
+}
+
+TEST(Pack, ShardChunksHoldAboutOneMebibyteOfRecords) {
+  // A reader of one record decompresses its whole chunk: CIFAR-sized records go 256 to a chunk,
+  // 224x224 RGB records (147 KiB) 6 to a chunk (floor(1 MiB / 150,528 B)), never fewer than 1.
+  const auto dir = smlab::testing::temp_dir();
+  auto chunk_of = [&](int64_t n, int64_t h, int64_t w) {
+    smlab::datasets::h5::Shard s;
+    s.image_shape = {n, h, w, 3};
+    s.images.assign(static_cast<size_t>(n * h * w * 3), 7);
+    s.labels.assign(static_cast<size_t>(n), 0);
+    const auto path = dir / ("c" + std::to_string(h) + ".h5");
+    smlab::datasets::h5::write_shard(path, s);
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t d = H5Dopen2(f, "images", H5P_DEFAULT);
+    const hid_t p = H5Dget_create_plist(d);
+    hsize_t dims[4] = {0, 0, 0, 0};
+    EXPECT_EQ(H5Pget_chunk(p, 4, dims), 4);
+    H5Pclose(p);
+    H5Dclose(d);
+    H5Fclose(f);
+    EXPECT_EQ(dims[1], static_cast<hsize_t>(h));
+    return dims[0];
+  };
+  EXPECT_EQ(chunk_of(300, 32, 32), 256u);
+  EXPECT_EQ(chunk_of(20, 224, 224), 6u);
+  EXPECT_EQ(chunk_of(3, 1024, 1024), 1u);
 }
