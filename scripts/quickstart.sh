@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: install everything, build, and run the built-in demo
-# (experiments/quickstart.yaml: train, then evaluate the best checkpoint on the test split).
+# (experiments/quickstart.yaml: train, evaluate the best checkpoint on the test split, export it to
+# TorchScript and score sample rows with the artifact).
 # Extra arguments are config overrides for the demo run, e.g. `bash scripts/quickstart.sh train.epochs=2`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
