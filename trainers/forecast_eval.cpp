@@ -12,6 +12,7 @@
 #include "core/atomic_file.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/run_dir.h"
 #include "core/text.h"
 #include "datasets/csv.h"
 #include "datasets/time_series.h"
@@ -121,6 +122,81 @@ std::vector<std::vector<double>> forecast_residuals(models::Model& model, const 
     r[s][t] = static_cast<double>(z[t]) - static_cast<double>(pa[i][horizon]);
   }
   return r;
+}
+
+AnomalyPoints anomaly_points(models::Model& model, const TimeSeriesWindows& all, int64_t anomaly_horizon,
+                             const anomaly::ScoreOptions& score, const c10::Device& device, int64_t batch_size) {
+  const auto& hz = all.spec().horizons;
+  AnomalyPoints p;
+  if (anomaly_horizon > 0) {
+    const auto it = std::find(hz.begin(), hz.end(), anomaly_horizon);
+    if (it == hz.end())
+      throw UserError("anomaly horizon " + std::to_string(anomaly_horizon) + " is not one of the data's horizons");
+    p.horizon_index = it - hz.begin();
+  } else {
+    p.horizon_index = std::min_element(hz.begin(), hz.end()) - hz.begin();
+  }
+  p.residual = forecast_residuals(model, all, p.horizon_index, device, batch_size);
+  const size_t n = all.series().size();
+  p.forecast.resize(n);
+  p.score.resize(n);
+  for (size_t s = 0; s < n; ++s) {
+    // forecasts in the file's units: scaled value minus residual, decoded (NaN where there is none)
+    const auto z = all.scaled_series(static_cast<int64_t>(s)).to(torch::kDouble) - torch::tensor(p.residual[s], torch::kDouble);
+    const auto dec = all.decode(z, static_cast<int64_t>(s)).contiguous();
+    p.forecast[s].assign(dec.data_ptr<double>(), dec.data_ptr<double>() + dec.numel());
+    p.score[s] = anomaly::residual_scores(p.residual[s], score);
+  }
+  return p;
+}
+
+void write_anomaly_points(const fs::path& path, const TimeSeriesWindows& all, const AnomalyPoints& points,
+                          double threshold, int64_t refractory, const std::vector<std::vector<anomaly::Window>>* windows) {
+  const auto& series = all.series();
+  write_atomic_with(path, [&](const fs::path& tmp) {
+    std::ofstream f(tmp);
+    f << "series,timestamp,value,forecast,residual,score,flag" << (windows ? ",in_window" : "") << "\n";
+    char buf[256];
+    for (size_t s = 0; s < series.size(); ++s) {
+      const auto& ser = series[s];
+      std::vector<bool> inw(ser.size(), false);
+      if (windows)
+        for (const auto& w : (*windows)[s])
+          for (int64_t i = w.first; i <= w.last; ++i) inw[i] = true;
+      const auto& sc = points.score[s];
+      const auto det = anomaly::detections(sc, threshold, refractory);
+      for (int64_t t = 0; t < ser.size(); ++t) {
+        std::snprintf(buf, sizeof buf, ",%.17g,%s,%s,%s,%d", ser.raw[t],
+                      std::isfinite(points.forecast[s][t]) ? fmt(points.forecast[s][t], 4).c_str() : "",
+                      std::isfinite(points.residual[s][t]) ? fmt(points.residual[s][t], 6).c_str() : "",
+                      std::isfinite(sc[t]) ? fmt(sc[t], 4).c_str() : "", det[t] ? 1 : 0);
+        f << ser.name << "," << ser.stamps[t] << buf;
+        if (windows) f << "," << (inw[t] ? 1 : 0);
+        f << "\n";
+      }
+    }
+    if (!f) throw UserError(tmp.string() + ": write failed");
+  });
+}
+
+int64_t score_series(const fs::path& run_dir, const std::string& checkpoint, const std::string& input,
+                     const fs::path& output, const ForecastEvalOptions& opt) {
+  const RunDir run = RunDir::open(run_dir);
+  const auto cfg = config::load(run.config_file(), {"data.path=" + input, "data.series=[]"});
+  if (cfg.name_of("data") != "time_series_windows")
+    throw UserError(run_dir.string() + ": series scoring needs a forecaster run (data.name=time_series_windows), this run uses '" +
+                    cfg.name_of("data") + "'");
+  const auto device = resolve_device(opt.device == "auto" ? cfg.get<std::string>("experiment.device") : opt.device);
+  auto all = TimeSeriesWindows::create(cfg, datasets::Split::Test, /*all_origins=*/true);
+  auto model = models::build(cfg, all->info());
+  load_checkpoint(run.checkpoints() / (checkpoint + ".pt"), *model, nullptr, nullptr, false);
+  model->to(device);
+  const auto points = anomaly_points(*model, *all, opt.anomaly_horizon, opt.score, device, opt.batch_size);
+  if (!output.parent_path().empty()) fs::create_directories(output.parent_path());
+  write_anomaly_points(output, *all, points, opt.threshold, opt.refractory);
+  int64_t rows = 0;
+  for (const auto& ser : all->series()) rows += ser.size();
+  return rows;
 }
 
 json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const fs::path& out_dir,
@@ -273,17 +349,9 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
   if (!opt.labels.empty()) {
     const auto windows_by_name = read_windows(opt.labels);
     auto all = TimeSeriesWindows::create(cfg, split, /*all_origins=*/true);
-    int64_t ha = 0;
-    if (opt.anomaly_horizon > 0) {
-      const auto it = std::find(sp.horizons.begin(), sp.horizons.end(), opt.anomaly_horizon);
-      if (it == sp.horizons.end())
-        throw UserError("forecast-eval: --anomaly-horizon " + std::to_string(opt.anomaly_horizon) + " is not one of the horizons");
-      ha = it - sp.horizons.begin();
-    } else {
-      ha = std::min_element(sp.horizons.begin(), sp.horizons.end()) - sp.horizons.begin();
-    }
-    auto resid = forecast_residuals(*model, *all, ha, device, opt.batch_size);
-    std::vector<std::vector<double>> forecast(series.size()), scores(series.size());
+    const auto points = anomaly_points(*model, *all, opt.anomaly_horizon, opt.score, device, opt.batch_size);
+    const int64_t ha = points.horizon_index;
+    const auto& scores = points.score;
     std::vector<std::vector<anomaly::Window>> wins(series.size());
     json aj;
     aj["horizon"] = hl[ha];
@@ -306,13 +374,6 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
            "test-part windows hit |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for (size_t s = 0; s < series.size(); ++s) {
       const auto& ser = series[s];
-      // forecasts in the file's units, for the points file
-      {
-        const auto z = all->scaled_series(static_cast<int64_t>(s)).to(torch::kDouble) - torch::tensor(resid[s], torch::kDouble);
-        const auto dec = all->decode(z, static_cast<int64_t>(s)).contiguous();  // NaN where there is no forecast
-        forecast[s].assign(dec.data_ptr<double>(), dec.data_ptr<double>() + dec.numel());
-      }
-      scores[s] = anomaly::residual_scores(resid[s], opt.score);
       const auto it = windows_by_name.find(ser.name);
       if (it == windows_by_name.end()) {
         std::cerr << "[smlab] forecast-eval: no labelled windows for " << ser.name << " in " << opt.labels << "\n";
@@ -456,30 +517,8 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
     report["anomaly"] = aj;
     md << amd.str();
 
-    if (opt.write_points) {
-      write_atomic_with(out_dir / "anomaly_scores.csv", [&](const fs::path& tmp) {
-        std::ofstream f(tmp);
-        f << "series,timestamp,value,forecast,residual,score,flag,in_window\n";
-        char buf[256];
-        for (size_t s = 0; s < series.size(); ++s) {
-          const auto& ser = series[s];
-          std::vector<bool> inw(ser.size(), false);
-          for (const auto& w : wins[s])
-            for (int64_t i = w.first; i <= w.last; ++i) inw[i] = true;
-          const auto det = anomaly::detections(scores[s], opt.threshold, opt.refractory);
-          for (int64_t t = 0; t < ser.size(); ++t) {
-            const double sc = scores[s][t];
-            std::snprintf(buf, sizeof buf, ",%.17g,%s,%s,%s,%d,%d\n", ser.raw[t],
-                          std::isfinite(forecast[s][t]) ? fmt(forecast[s][t], 4).c_str() : "",
-                          std::isfinite(resid[s][t]) ? fmt(resid[s][t], 6).c_str() : "",
-                          std::isfinite(sc) ? fmt(sc, 4).c_str() : "", det[t] ? 1 : 0,
-                          inw[t] ? 1 : 0);
-            f << ser.name << "," << ser.stamps[t] << buf;
-          }
-        }
-        if (!f) throw UserError(tmp.string() + ": write failed");
-      });
-    }
+    if (opt.write_points)
+      write_anomaly_points(out_dir / "anomaly_scores.csv", *all, points, opt.threshold, opt.refractory, &wins);
   }
   write_file_atomic(out_dir / "forecast_eval.json", report.dump(2) + "\n");
   write_file_atomic(out_dir / "forecast_eval.md", md.str());

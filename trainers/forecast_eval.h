@@ -42,6 +42,32 @@ struct ForecastEvalOptions {
 std::vector<std::vector<double>> forecast_residuals(models::Model& model, const datasets::TimeSeriesWindows& ds,
                                                     int64_t horizon, const c10::Device& device, int64_t batch_size = 1024);
 
+/// Per-point anomaly scores over whole series (the anomaly part of forecast_eval, and `smlab score`
+/// on a forecaster run): for every point of every series of `all` (built with all_origins), the
+/// forecast made `horizon` steps before it in the file's units, the model-space residual, and its
+/// robust z-score. NaN where no forecast or score exists.
+struct AnomalyPoints {
+  int64_t horizon_index = 0;  ///< index into the data's horizons
+  std::vector<std::vector<double>> forecast, residual, score;
+};
+
+/// `anomaly_horizon` in steps (0 = the smallest of the data's horizons; otherwise one of them).
+AnomalyPoints anomaly_points(models::Model& model, const datasets::TimeSeriesWindows& all, int64_t anomaly_horizon,
+                             const anomaly::ScoreOptions& score, const c10::Device& device, int64_t batch_size = 1024);
+
+/// Writes series,timestamp,value,forecast,residual,score,flag rows (one per point; flag = 1 where
+/// anomaly::detections flags it), atomically; with `windows`, an in_window column too.
+void write_anomaly_points(const std::filesystem::path& path, const datasets::TimeSeriesWindows& all,
+                          const AnomalyPoints& points, double threshold, int64_t refractory,
+                          const std::vector<std::vector<anomaly::Window>>* windows = nullptr);
+
+/// `smlab score` on a forecaster run: the run's model and config, the series at `input` (a CSV
+/// file or a folder of them, read like data.path; each series is scaled by its own first
+/// train_fraction, as in training) and the anomaly options of `options`; writes
+/// write_anomaly_points' rows to `output`. Returns the number of rows written.
+int64_t score_series(const std::filesystem::path& run_dir, const std::string& checkpoint, const std::string& input,
+                     const std::filesystem::path& output, const ForecastEvalOptions& options);
+
 /// Evaluates the model of `cfg` with the weights in `checkpoint`; writes the reports into
 /// `out_dir` and returns the JSON report. Throws UserError when the data is not
 /// time_series_windows or the labels do not match the series.

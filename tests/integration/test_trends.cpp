@@ -139,6 +139,20 @@ TEST(Trends, ForecasterBeatsSeasonalNaiveAndFlagsTheSpike) {
     if (i >= 1300 && i < 1303 && pts.rows[i][fl] == "1") ++flagged_in_spike;
   EXPECT_GE(flagged_in_spike, 1);
   EXPECT_TRUE(pts.missing(0, sc));  // the first points have no forecast
+
+  // `smlab score` on the run with the same series as input: the same per-point forecasts, residuals,
+  // scores and flags as forecast-eval's points file (which is the oracle here).
+  const auto scored = dir / "out" / "scored.csv";
+  EXPECT_EQ(smlab::trainers::score_series(run, "best", dir.string(), scored, o), 3 * kN);
+  const auto got = smlab::datasets::read_csv(scored);
+  ASSERT_EQ(got.size(), pts.size());
+  for (const char* c : {"series", "timestamp", "value", "forecast", "residual", "score", "flag"}) {
+    const int64_t a = pts.column(c), b = got.column(c);
+    for (int64_t i = 0; i < static_cast<int64_t>(pts.size()); ++i)
+      ASSERT_EQ(got.rows[i][b], pts.rows[i][a]) << c << " row " << i;
+  }
+  EXPECT_FALSE(got.has_column("in_window"));  // no labels: no window column
+  EXPECT_TRUE(pts.has_column("in_window"));
 }
 
 TEST(Trends, CrossValidationReportsInTheFileUnits) {

@@ -1,11 +1,15 @@
 // `smlab score`: batch scoring with an exported artifact, and `smlab score merge` for shards.
+#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
 #include "tools/cli/cli.h"
 #include "tools/score/scorer.h"
+#include "trainers/forecast_eval.h"
 
 namespace smlab::cli {
+
+namespace fs = std::filesystem;
 
 Verb score_verb() {
   VerbSpec s;
@@ -22,9 +26,14 @@ Verb score_verb() {
       "SLURM_NTASKS under srun) scores the i-th contiguous slice into <stem>.shard-i-of-n<ext>;\n"
       "'smlab score merge --output FILE' checks that the shards tile the input and joins them.\n"
       "Inputs: tweets/texts in TSV, CSV (header with the id and text fields, else id = first column and\n"
-      "text = last) or JSONL; image folders (recursive) or .list files; tabular rows in CSV/TSV/JSONL.";
+      "text = last) or JSONL; image folders (recursive) or .list files; tabular rows in CSV/TSV/JSONL.\n"
+      "Time series: with --model a forecaster's run folder (data.name=time_series_windows) and --input a\n"
+      "timestamp,value CSV or a folder of them, every point gets the forecast made --anomaly-horizon steps\n"
+      "before it, the residual, a robust z-score of the residual (anomaly score) and a flag at\n"
+      "--threshold: CSV rows series,timestamp,value,forecast,residual,score,flag, written atomically\n"
+      "(the same scoring as 'smlab forecast-eval', on new series; docs/trends_engagement.md).";
   s.positionals = {{"action", "'merge' to join shard outputs (otherwise omitted)", false}};
-  s.flags = {{"model", "FILE", "artifact written by 'smlab export'", ""},
+  s.flags = {{"model", "FILE", "artifact written by 'smlab export' (or a forecaster's run folder, for series)", ""},
              {"input", "PATH", "TSV/CSV/JSONL file, image folder or .list file", ""},
              {"output", "FILE", "output .csv or .jsonl", ""},
              {"input-format", "FMT", "auto, tsv, csv, jsonl, images or list", "auto"},
@@ -40,12 +49,20 @@ Verb score_verb() {
              {"workers", "N", "host threads for reading, tokenising and decoding", "2"},
              {"shard", "I/N", "score the I-th of N contiguous slices", ""},
              {"limit", "N", "score only the first N records (0 = all)", "0"},
-             {"quiet", "", "no progress output", ""}};
+             {"quiet", "", "no progress output", ""},
+             {"checkpoint", "WHICH", "series: best or last checkpoint of the run", "best"},
+             {"threshold", "Z", "series: flag points with anomaly score >= Z", "5"},
+             {"refractory", "N", "series: after a flag, no new flag for N steps", "0"},
+             {"window", "N", "series: trailing residuals behind each robust z-score", "2016"},
+             {"min-count", "N", "series: residuals needed before a point is scored", "288"},
+             {"anomaly-horizon", "H", "series: horizon (steps) whose residuals are scored (0 = the smallest)", "0"}};
   s.examples = {"smlab score --model runs/quickstart/latest/model.pt --input runs/quickstart/latest/model.pt.sample.csv "
                 "--output scores.csv",
                 "smlab score --model sentiment.pt --input tweets.jsonl --output scores.jsonl --device cuda --precision bf16",
                 "smlab score --model sentiment.pt --input tweets.tsv --output out/scores.csv --shard 0/4",
-                "smlab score merge --output out/scores.csv"};
+                "smlab score merge --output out/scores.csv",
+                "smlab score --model runs/nab_lstm/r1 --input $SMLAB_DATA/nab_realtweets/data/realTweets --output "
+                "anomaly.csv --refractory 288"};
   return {s, [](const Args& args) {
             if (args.positional(0) == "merge") {
               if (!args.has("output")) throw UsageError("'smlab score merge' needs --output (the unsharded output name)");
@@ -57,6 +74,20 @@ Verb score_verb() {
             if (!args.positional(0).empty()) throw UsageError("unknown action '" + args.positional(0) + "' (merge)");
             for (const char* f : {"model", "input", "output"})
               if (!args.has(f)) throw UsageError(std::string("'smlab score' needs --") + f);
+            if (fs::is_directory(args.get("model"))) {  // a forecaster run: per-point anomaly scores of series
+              trainers::ForecastEvalOptions f;
+              f.threshold = args.get_double("threshold");
+              f.refractory = args.get_int("refractory");
+              f.score.window = args.get_int("window");
+              f.score.min_count = args.get_int("min-count");
+              f.anomaly_horizon = args.get_int("anomaly-horizon");
+              f.device = args.get("device");
+              const std::string which = args.get("checkpoint");
+              if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
+              const auto rows = trainers::score_series(args.get("model"), which, args.get("input"), args.get("output"), f);
+              std::cout << "scored " << rows << " points into " << args.get("output") << "\n";
+              return 0;
+            }
             score::ScoreOptions o;
             o.model = args.get("model");
             o.input = args.get("input");
