@@ -21,8 +21,11 @@ class PackedImageDataset : public Dataset {
   const DatasetInfo& info() const override { return info_; }
   Batch get(const std::vector<int64_t>& indices) const override {
     const auto idx = torch::tensor(indices, torch::kInt64);
-    auto x = hwc_.index_select(0, idx).permute({0, 3, 1, 2}).contiguous();  // [B, C, H, W] uint8
-    if (as_float_) x = x.to(torch::kFloat).div_(255.0f);
+    const auto nchw = hwc_.index_select(0, idx).permute({0, 3, 1, 2});  // [B, C, H, W] view of NHWC uint8
+    if (!as_float_) return {nchw.contiguous(), labels_.index_select(0, idx)};
+    // One pass converts and transposes, one scales (to(kFloat) then contiguous() then div_ was three).
+    auto x = torch::empty(nchw.sizes(), torch::kFloat);
+    x.copy_(nchw).div_(255.0f);
     return {x, labels_.index_select(0, idx)};
   }
 
