@@ -8,6 +8,11 @@ Data:
   224    N generated 224x224 JPEGs (smooth colour fields with noise, 10 class folders), packed by
          smlab; packing time is also reported as JPEG decode + pack images/s on one core
          (smlab pack pinned to one CPU with taskset)
+  text   the SemEval-2017 test tweets (12,284) packed by smlab into text shards, tokenised with one
+         SentencePiece model (8,000 pieces, trained here with Python sentencepiece) into int64 ids
+         [B, 64] padded with 0: smlab's text_tsv tokenises the shards once when the dataset is built;
+         the peers tokenise in __getitem__ (per record), as a PyTorch text pipeline does. The
+         end-to-end column (open + one epoch) is the fair one for text.
 
 Peers (each a fresh process; runs alternate smlab / peers; the median of --runs is reported):
   smlab          `smlab bench loader`: shards read into memory once, worker threads gather batches
@@ -17,7 +22,7 @@ Peers (each a fresh process; runs alternate smlab / peers; the median of --runs 
   dataloader-mem the same DataLoader over the shards read into numpy arrays first (smlab's strategy),
                  so the ratio shows the loader itself rather than HDF5 chunk decompression
 
-usage: bench/loader_bench.py [--sets cifar,224] [--n224 4000] [--workers 2] [--batch 256]
+usage: bench/loader_bench.py [--sets cifar,224,text] [--n224 4000] [--workers 2] [--batch 256]
                              [--epochs 1] [--runs 3] [--out FILE.md]
 Needs build/smlab, h5py, and the shared datasets (SMLAB_DATA, default ../shared/datasets).
 """
@@ -36,14 +41,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMLAB = os.environ.get("SMLAB_BIN", os.path.join(ROOT, "build", "smlab"))
 DATA = os.environ.get("SMLAB_DATA", os.path.join(ROOT, "..", "shared", "datasets"))
 CIFAR = os.path.join(DATA, "cifar10_jpg_yoongikim", "CIFAR-10-images_HEAD.tar.gz")
+TWEETS = os.path.join(DATA, "semeval2017_task4a", "test2017", "SemEval2017-task4-test.subtask-A.english.txt")
 
 PEER = r'''
 import glob, json, os, sys, time
 import h5py, numpy as np, torch
 from torch.utils.data import DataLoader, Dataset
 folder, mode, batch, workers, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+tokenizer = sys.argv[6] if len(sys.argv) > 6 else ""
 torch.set_num_threads(1)
 shards = sorted(glob.glob(os.path.join(folder, "shard-*.h5")))
+MAX_LEN = 64
+sp = None
+
+def tokens(text):
+    global sp
+    if sp is None:
+        import sentencepiece
+        sp = sentencepiece.SentencePieceProcessor(model_file=tokenizer)
+    ids = sp.encode(text)[:MAX_LEN]
+    x = torch.zeros(MAX_LEN, dtype=torch.long)
+    x[:len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return x
+
+def convert(rec):
+    if tokenizer:
+        return tokens(rec.decode("utf-8") if isinstance(rec, bytes) else rec)
+    return torch.from_numpy(rec).permute(2, 0, 1).float().div_(255)
+
+FIELD = "texts" if tokenizer else "images"
 
 class Lazy(Dataset):
     """One record per __getitem__ through h5py; files opened per worker on first use."""
@@ -59,21 +85,20 @@ class Lazy(Dataset):
             self.files = [h5py.File(p, "r") for p in shards]
         s, i = self.index[k]
         f = self.files[s]
-        x = torch.from_numpy(f["images"][i]).permute(2, 0, 1).float().div_(255)
-        return x, int(f["labels"][i])
+        return convert(f[FIELD][i]), int(f["labels"][i])
 
 class InMemory(Dataset):
     def __init__(self):
         xs, ys = [], []
         for path in shards:
             with h5py.File(path, "r") as f:
-                xs.append(f["images"][:])
+                xs.append(f[FIELD][:])
                 ys.append(f["labels"][:])
         self.x, self.y = np.concatenate(xs), np.concatenate(ys)
     def __len__(self):
         return len(self.y)
     def __getitem__(self, k):
-        return torch.from_numpy(self.x[k]).permute(2, 0, 1).float().div_(255), int(self.y[k])
+        return convert(self.x[k]), int(self.y[k])
 
 t0 = time.perf_counter()
 ds = Lazy() if mode == "lazy" else InMemory()
@@ -127,7 +152,7 @@ def pack(src, dst, extra):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default="cifar,224")
+    ap.add_argument("--sets", default="cifar,224,text")
     ap.add_argument("--n224", type=int, default=4000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
@@ -152,11 +177,35 @@ def main():
             secs = pack(raw, shards, [])
             notes.append(f"{a.n224} JPEG 224x224 (quality 90) from a folder: smlab pack {secs:.1f} s on one core, "
                          f"**{a.n224 / secs:,.0f} images/s per core** (JPEG decode + HDF5 write, deflate 4)")
+        elif name == "text":
+            shards = os.path.join(work, "tweets")
+            secs = pack(TWEETS, shards, ["--kind", "text", "--unescape"])
+            notes.append(f"SemEval-2017 test tweets (12,284 rows of TSV) to text shards: smlab pack {secs:.1f} s on one core")
         else:
-            sys.exit(f"unknown set {name} (cifar, 224)")
-        smlab_cmd = [SMLAB, "bench", "loader", "data.name=hdf5_images", f"data.train={shards}", "data.val_fraction=0",
-                     "--batch", str(a.batch), "--workers", str(a.workers), "--epochs", str(a.epochs)]
-        peer = lambda mode: [sys.executable, "-c", PEER, shards, mode, str(a.batch), str(a.workers), str(a.epochs)]
+            sys.exit(f"unknown set {name} (cifar, 224, text)")
+        tok = ""
+        data = ["data.name=hdf5_images", f"data.train={shards}", "data.val_fraction=0"]
+        if name == "text":
+            import h5py
+            import sentencepiece
+            texts = []
+            for f in sorted(os.listdir(shards)):
+                if f.endswith(".h5"):
+                    with h5py.File(os.path.join(shards, f), "r") as h:
+                        texts += [t.decode("utf-8") for t in h["texts"][:]]
+            corpus = os.path.join(work, "tweets.txt")
+            with open(corpus, "w", encoding="utf-8") as f:
+                f.write("\n".join(t.replace("\n", " ") for t in texts) + "\n")
+            tok = os.path.join(work, "tweets_sp")
+            sentencepiece.SentencePieceTrainer.train(input=corpus, model_prefix=tok, vocab_size=8000, pad_id=0, unk_id=1,
+                                                     bos_id=-1, eos_id=-1, minloglevel=2)
+            tok += ".model"
+            data = ["data.name=text_tsv", f"data.train={shards}", "data.val_fraction=0", f"data.tokenizer={tok}",
+                    "data.max_len=64"]
+        smlab_cmd = [SMLAB, "bench", "loader"] + data + ["--batch", str(a.batch), "--workers", str(a.workers),
+                                                         "--epochs", str(a.epochs)]
+        peer = lambda mode: [sys.executable, "-c", PEER, shards, mode, str(a.batch), str(a.workers), str(a.epochs)] + (
+            [tok] if tok else [])
         res = {"smlab": [], "dataloader": [], "dataloader-mem": []}
         for _ in range(a.runs):
             res["smlab"].append(run_json(smlab_cmd))
@@ -164,7 +213,8 @@ def main():
             res["dataloader-mem"].append(run_json(peer("mem")))
         med = {k: statistics.median(r["samples_per_s"] for r in v) for k, v in res.items()}
         opn = {k: statistics.median(r["open_seconds"] for r in v) for k, v in res.items()}
-        rows.append((name, med, opn, res))
+        e2e = {k: statistics.median(r["samples"] / (r["seconds"] + r["open_seconds"]) for r in v) for k, v in res.items()}
+        rows.append((name, med, opn, res, e2e))
         print(name, json.dumps(med), file=sys.stderr)
 
     lines = ["# Loader throughput: smlab vs PyTorch DataLoader + h5py", "",
@@ -172,18 +222,19 @@ def main():
              f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
              f"torch {__import__('torch').__version__}, h5py {__import__('h5py').__version__}",
              f"- batch {a.batch}, {a.workers} workers on both sides (smlab: threads; DataLoader: processes), "
-             f"{a.epochs} epoch(s) per run, shuffled, float32 [B, C, H, W] in [0, 1] + int64 labels; "
+             f"{a.epochs} epoch(s) per run, shuffled, images as float32 [B, C, H, W] in [0, 1], texts as int64 ids [B, 64], + int64 labels; "
              f"median of {a.runs} alternating runs, each a fresh process",
              f"- command: `.venv/bin/python bench/loader_bench.py --sets {a.sets} --workers {a.workers} "
              f"--batch {a.batch} --runs {a.runs}`", "",
-             "| data | smlab samples/s | DataLoader + h5py per record | ratio (target >= 2) | DataLoader over in-memory arrays | ratio | open s (smlab / h5py lazy / in-memory) |",
-             "|---|---:|---:|---:|---:|---:|---|"]
-    for name, med, opn, _ in rows:
+             "| data | smlab samples/s | DataLoader + h5py per record | ratio (target >= 2) | DataLoader over in-memory arrays | ratio | open s (smlab / h5py lazy / in-memory) | end-to-end samples/s incl. open (smlab / lazy / in-memory) |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for name, med, opn, _, e2e in rows:
         lines.append(f"| {name} | {med['smlab']:,.0f} | {med['dataloader']:,.0f} | **{med['smlab'] / med['dataloader']:.2f}** "
                      f"| {med['dataloader-mem']:,.0f} | {med['smlab'] / med['dataloader-mem']:.2f} "
-                     f"| {opn['smlab']:.2f} / {opn['dataloader']:.2f} / {opn['dataloader-mem']:.2f} |")
+                     f"| {opn['smlab']:.2f} / {opn['dataloader']:.2f} / {opn['dataloader-mem']:.2f} "
+                     f"| {e2e['smlab']:,.0f} / {e2e['dataloader']:,.0f} / {e2e['dataloader-mem']:,.0f} |")
     lines += ["", "Packing:", ""] + [f"- {n}" for n in notes] + ["", "Per-run samples/s:", ""]
-    for name, _, _, res in rows:
+    for name, _, _, res, _ in rows:
         for k, v in res.items():
             lines.append(f"- {name} {k}: " + ", ".join(f"{r['samples_per_s']:,.0f}" for r in v))
     text = "\n".join(lines) + "\n"
