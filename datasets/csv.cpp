@@ -10,7 +10,7 @@
 
 namespace smlab::datasets {
 
-std::vector<std::string> split_csv_line(const std::string& line, char delimiter) {
+std::vector<std::string> split_csv_line(const std::string& line, char delimiter, bool* closed) {
   std::vector<std::string> out;
   std::string cur;
   bool quoted = false;
@@ -35,6 +35,7 @@ std::vector<std::string> split_csv_line(const std::string& line, char delimiter)
     }
   }
   out.push_back(std::move(cur));
+  if (closed) *closed = !quoted;
   return out;
 }
 

@@ -41,8 +41,10 @@ struct CsvTable {
 /// with fewer fields is an error. Throws UserError naming the file (and line).
 CsvTable read_csv(const std::filesystem::path& path, char delimiter = 0);
 
-/// Splits one line at `delimiter`, honouring double quotes.
-std::vector<std::string> split_csv_line(const std::string& line, char delimiter);
+/// Splits one line at `delimiter` with RFC 4180 quoting: a field that starts with a double quote
+/// runs to its closing quote ("" inside is a quote); a quote inside an unquoted field is literal.
+/// `closed`, when given, is set to false for an unterminated quote.
+std::vector<std::string> split_csv_line(const std::string& line, char delimiter, bool* closed = nullptr);
 
 /// Parses a whole string as a finite double ("12", "-3.5e2", " 7 "); false otherwise.
 bool parse_number(const std::string& text, double* out);

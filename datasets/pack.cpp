@@ -13,6 +13,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "datasets/clips.h"
+#include "datasets/csv.h"
 #include "datasets/hdf5_io.h"
 
 namespace smlab::datasets {
@@ -560,7 +561,7 @@ PackResult pack_text(const fs::path& input, const fs::path& out, const PackOptio
   return packer.finish(classes);
 }
 
-// Splits one line; CSV honours double quotes ("" inside quotes is a quote).
+// Splits one line: TSV at every tab, CSV with RFC 4180 quoting (datasets/csv.h).
 std::vector<std::string> split_line(const std::string& line, char delim) {
   std::vector<std::string> out;
   if (delim != ',') {
@@ -573,30 +574,7 @@ std::vector<std::string> split_line(const std::string& line, char delim) {
     }
     return out;
   }
-  std::string cur;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        cur += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
+  return split_csv_line(line, ',');
 }
 
 void append_utf8(std::string& out, uint32_t cp) {

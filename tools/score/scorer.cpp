@@ -17,6 +17,7 @@
 #include "core/autocast.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "datasets/csv.h"
 #include "core/progress.h"
 #include "core/text.h"
 #include "datasets/text_prep.h"
@@ -45,35 +46,6 @@ struct Record {
   std::vector<std::string> fields;  ///< tabular rows: the feature fields
 };
 
-/// Splits one CSV line (RFC 4180 quoting, "" for a quote inside quotes). Returns false for an
-/// unterminated quote.
-bool split_csv(const std::string& line, char delim, std::vector<std::string>& out) {
-  out.clear();
-  std::string cur;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        cur += c;
-      }
-    } else if (c == '"' && cur.empty()) {
-      quoted = true;
-    } else if (c == delim) {
-      out.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(std::move(cur));
-  return !quoted;
-}
 
 bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
 
@@ -102,7 +74,8 @@ std::vector<Record> read_delimited(const ScoreOptions& o, char delim, bool want_
   while (std::getline(in, line)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    const bool ok = delim == ',' ? split_csv(line, delim, f) : (f = split(line, delim), true);
+    bool ok = true;
+    f = delim == ',' ? datasets::split_csv_line(line, delim, &ok) : split(line, delim);
     if (first) {
       first = false;
       // A header names the fields; without one, integer fields or defaults pick the columns.
