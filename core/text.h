@@ -21,6 +21,9 @@ std::vector<std::string> split(std::string_view s, char sep);
 std::string trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 
+/// `v` with `precision` digits after the point ("%.*f"), or "n/a" when it is not finite (report tables).
+std::string fixed(double v, int precision = 3);
+
 /// Human-readable duration: "42s", "3m05s", "1h02m".
 std::string format_duration(double seconds);
 

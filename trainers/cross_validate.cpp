@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "datasets/tabular.h"
 #include "trainers/checkpoint.h"
 #include "trainers/metrics.h"
@@ -23,13 +24,6 @@ using nlohmann::json;
 
 namespace smlab::trainers {
 namespace {
-
-std::string fmt(double v, int prec = 3) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
   if (v.empty()) return {std::nan(""), std::nan("")};
@@ -136,7 +130,7 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
         if (ya[i][j] != 0) ape[j].push_back(std::abs(ya[i][j] - pa[i][j]) / std::abs(ya[i][j]));
     for (int64_t i = 0; i < ds->size(); ++i) {
       preds << f << "," << ds->lines()[i];
-      for (size_t j = 0; j < targets.size(); ++j) preds << "," << ya[i][j] << "," << fmt(pa[i][j], 4);
+      for (size_t j = 0; j < targets.size(); ++j) preds << "," << ya[i][j] << "," << text::fixed(pa[i][j], 4);
       preds << "\n";
     }
   }
@@ -169,9 +163,9 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
                                   {"rmse", p.at("rmse")}, {"count", p.at("count")}, {"mape_skipped", p.at("mape_skipped")}}},
                       {"fold_mean_std", {{"mape", {mm, ms}}, {"r2", {rm, rs}}, {"smape", {sm, ss}}}},
                       {"baseline", {{"mape", b.at("mape")}, {"r2", b.at("r2")}, {"smape", b.at("smape")}}}};
-    md << "| " << targets[j] << " | " << fmt(100 * p.at("mape"), 1) << "% | " << fmt(100 * mm, 1) << " ± " << fmt(100 * ms, 1)
-       << "% | " << fmt(100 * mdape, 1) << "% | " << fmt(p.at("r2")) << " | " << fmt(rm) << " ± " << fmt(rs) << " | " << fmt(100 * p.at("smape"), 1) << "% | "
-       << fmt(100 * b.at("mape"), 1) << "% | " << fmt(b.at("r2")) << " | " << static_cast<int64_t>(p.at("mape_skipped"))
+    md << "| " << targets[j] << " | " << text::fixed(100 * p.at("mape"), 1) << "% | " << text::fixed(100 * mm, 1) << " ± " << text::fixed(100 * ms, 1)
+       << "% | " << text::fixed(100 * mdape, 1) << "% | " << text::fixed(p.at("r2")) << " | " << text::fixed(rm) << " ± " << text::fixed(rs) << " | " << text::fixed(100 * p.at("smape"), 1) << "% | "
+       << text::fixed(100 * b.at("mape"), 1) << "% | " << text::fixed(b.at("r2")) << " | " << static_cast<int64_t>(p.at("mape_skipped"))
        << " |\n";
   }
   summary["targets"] = tj;

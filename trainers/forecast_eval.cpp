@@ -42,13 +42,6 @@ torch::Tensor predict(models::Model& model, const TimeSeriesWindows& ds, const c
   return torch::cat(out);
 }
 
-std::string fmt(double v, int prec = 3) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
-
 std::string horizon_label(int64_t h, int64_t step_seconds) {
   const int64_t sec = h * step_seconds;
   if (sec % 86400 == 0) return std::to_string(sec / 86400) + "d";
@@ -167,9 +160,9 @@ void write_anomaly_points(const fs::path& path, const TimeSeriesWindows& all, co
       const auto det = anomaly::detections(sc, threshold, refractory);
       for (int64_t t = 0; t < ser.size(); ++t) {
         std::snprintf(buf, sizeof buf, ",%.17g,%s,%s,%s,%d", ser.raw[t],
-                      std::isfinite(points.forecast[s][t]) ? fmt(points.forecast[s][t], 4).c_str() : "",
-                      std::isfinite(points.residual[s][t]) ? fmt(points.residual[s][t], 6).c_str() : "",
-                      std::isfinite(sc[t]) ? fmt(sc[t], 4).c_str() : "", det[t] ? 1 : 0);
+                      std::isfinite(points.forecast[s][t]) ? text::fixed(points.forecast[s][t], 4).c_str() : "",
+                      std::isfinite(points.residual[s][t]) ? text::fixed(points.residual[s][t], 6).c_str() : "",
+                      std::isfinite(sc[t]) ? text::fixed(sc[t], 4).c_str() : "", det[t] ? 1 : 0);
         f << ser.name << "," << ser.stamps[t] << buf;
         if (windows) f << "," << (inw[t] ? 1 : 0);
         f << "\n";
@@ -334,13 +327,13 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
         continue;
       }
       const auto& e = js[l];
-      md << " " << fmt(e["mae"]) << " | " << fmt(e["naive_mae"]) << " | " << fmt(e["smape"]) << " | "
-         << (e["mase"].is_number() ? fmt(e["mase"]) : "n/a") << " |";
+      md << " " << text::fixed(e["mae"]) << " | " << text::fixed(e["naive_mae"]) << " | " << text::fixed(e["smape"]) << " | "
+         << (e["mase"].is_number() ? text::fixed(e["mase"]) : "n/a") << " |";
     }
     md << "\n";
   }
   md << "| mean MASE over series |";
-  for (const auto& l : hl) md << " | | | " << fmt(overall[l]["mase_mean_over_series"]) << " |";
+  for (const auto& l : hl) md << " | | | " << text::fixed(overall[l]["mase_mean_over_series"]) << " |";
   md << "\n\nSeries with MASE < 1:";
   for (int64_t h = 0; h < H; ++h) md << " " << hl[h] << " " << below[h] << "/" << n_series << ";";
   md << " target (every series, both horizons) " << (met ? "met" : "NOT met") << ".\n";
@@ -367,7 +360,7 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
             test_fo = 0;
     json per = json::object();
     std::ostringstream amd;
-    amd << "\n# Anomaly flags from " << hl[ha] << "-ahead residuals (score >= " << fmt(opt.threshold, 2)
+    amd << "\n# Anomaly flags from " << hl[ha] << "-ahead residuals (score >= " << text::fixed(opt.threshold, 2)
         << (opt.refractory > 0 ? ", at most one flag per " + std::to_string(opt.refractory) + " steps" : std::string())
         << ", whole series)\n\n"
         << "| series | windows | hit | false alarms (points) | scored points outside windows | false-alarm rate | alarm events | "
@@ -419,11 +412,11 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
                        {"test_hit", ht.hit},
                        {"window_list", wl}};
       amd << "| " << ser.name << " | " << h.windows << " | " << h.hit << " | " << h.flagged_outside << " | " << h.outside
-          << " | " << fmt(100.0 * h.false_alarm_rate(), 2) << "% | " << h.alarm_events << " | " << ht.hit << "/" << ht.windows
+          << " | " << text::fixed(100.0 * h.false_alarm_rate(), 2) << "% | " << h.alarm_events << " | " << ht.hit << "/" << ht.windows
           << " |\n";
     }
     const double far = tot_out > 0 ? static_cast<double>(tot_fo) / tot_out : 0.0;
-    amd << "| all | " << tot_w << " | " << tot_hit << " | " << tot_fo << " | " << tot_out << " | " << fmt(100.0 * far, 2) << "% | "
+    amd << "| all | " << tot_w << " | " << tot_hit << " | " << tot_fo << " | " << tot_out << " | " << text::fixed(100.0 * far, 2) << "% | "
         << tot_events << " | " << test_hit << "/" << test_w << " |\n";
     aj["series"] = per;
     aj["total"] = {{"windows", tot_w},        {"hit", tot_hit},        {"flagged_outside", tot_fo},
@@ -477,10 +470,10 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
     }();
     aj["nab"]["hits_at_best_threshold"] = hb;
     amd << "\nNAB standard-profile score on these " << series.size() << " files (" << nab_windows
-        << " windows; normalised 0 = no detections, 100 = perfect): " << fmt(normalise(fixed_raw), 1) << " at threshold "
-        << fmt(opt.threshold, 2) << "; " << fmt(normalise(best_raw), 1) << " at the best threshold " << fmt(best_thr, 2)
+        << " windows; normalised 0 = no detections, 100 = perfect): " << text::fixed(normalise(fixed_raw), 1) << " at threshold "
+        << text::fixed(opt.threshold, 2) << "; " << text::fixed(normalise(best_raw), 1) << " at the best threshold " << text::fixed(best_thr, 2)
         << " (hits " << hb["hit"] << "/" << hb["windows"] << ", false-alarm rate "
-        << fmt(100.0 * hb["false_alarm_rate"].get<double>(), 3) << "%).\n";
+        << text::fixed(100.0 * hb["false_alarm_rate"].get<double>(), 3) << "%).\n";
     if (!opt.nab_results.empty()) {
       const auto pub = read_nab_results(opt.nab_results);
       json pj = json::object();
@@ -504,14 +497,14 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
       bool placed = false;
       for (const auto& [v, det] : rows) {
         if (!placed && normalise(best_raw) >= v) {
-          amd << "| **smlab " << cfg.name_of("model") << " residuals (best threshold)** | **" << fmt(normalise(best_raw), 1)
+          amd << "| **smlab " << cfg.name_of("model") << " residuals (best threshold)** | **" << text::fixed(normalise(best_raw), 1)
               << "** |\n";
           placed = true;
         }
-        amd << "| " << det << " | " << fmt(v, 1) << " |\n";
+        amd << "| " << det << " | " << text::fixed(v, 1) << " |\n";
       }
       if (!placed)
-        amd << "| **smlab " << cfg.name_of("model") << " residuals (best threshold)** | **" << fmt(normalise(best_raw), 1)
+        amd << "| **smlab " << cfg.name_of("model") << " residuals (best threshold)** | **" << text::fixed(normalise(best_raw), 1)
             << "** |\n";
     }
     report["anomaly"] = aj;

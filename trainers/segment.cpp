@@ -23,13 +23,6 @@ using nlohmann::json;
 namespace smlab::trainers {
 namespace {
 
-std::string fmt(double v, int prec = 3) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
-
 std::string fmt_p(double p) {
   char buf[64];
   if (p != 0 && p < 1e-4) std::snprintf(buf, sizeof buf, "%.3e", p);
@@ -202,9 +195,9 @@ json segment(const SegmentOptions& o) {
     welch = {{"outcome", o.outcome}, {"n_top", w.n_a},          {"n_rest", w.n_b},        {"mean_top", w.mean_a},
              {"mean_rest", w.mean_b}, {"var_top", w.var_a},     {"var_rest", w.var_b},    {"t", w.t},
              {"df", w.df},           {"p_greater", w.p_greater}, {"p_two_sided", w.p_two_sided}};
-    welch_line = "Welch's t-test, mean " + o.outcome + " of cluster 0 (" + fmt(w.mean_a, 1) + ", n = " + std::to_string(w.n_a) +
-                 ") vs all other posts (" + fmt(w.mean_b, 1) + ", n = " + std::to_string(w.n_b) + "): t = " + fmt(w.t, 2) +
-                 ", df = " + fmt(w.df, 1) + ", one-sided p (top > rest) = " + fmt_p(w.p_greater) +
+    welch_line = "Welch's t-test, mean " + o.outcome + " of cluster 0 (" + text::fixed(w.mean_a, 1) + ", n = " + std::to_string(w.n_a) +
+                 ") vs all other posts (" + text::fixed(w.mean_b, 1) + ", n = " + std::to_string(w.n_b) + "): t = " + text::fixed(w.t, 2) +
+                 ", df = " + text::fixed(w.df, 1) + ", one-sided p (top > rest) = " + fmt_p(w.p_greater) +
                  ", two-sided p = " + fmt_p(w.p_two_sided) + ".";
   } else {
     welch = {{"error", "the top cluster or the rest has fewer than 2 posts"}};
@@ -241,7 +234,7 @@ json segment(const SegmentOptions& o) {
      << o.n_init << " k-means++ restarts on " << device.str() << ".\n\n"
      << "| k | inertia | mean silhouette |\n|---:|---:|---:|\n";
   for (size_t i = 0; i < ks.size(); ++i)
-    md << "| " << ks[i] << " | " << fmt(inertia[i], 1) << " | " << fmt(sil[i], 4) << " |\n";
+    md << "| " << ks[i] << " | " << text::fixed(inertia[i], 1) << " | " << text::fixed(sil[i], 4) << " |\n";
   md << "\nElbow: k = " << k_elbow << "; silhouette maximum: k = " << k_sil << "; chosen k = " << k << " ("
      << (o.k > 0 ? "fixed" : o.choose) << ").\n\n| cluster | posts | share |";
   for (const auto& d : o.describe) md << " mean " << d << " |";
@@ -250,9 +243,9 @@ json segment(const SegmentOptions& o) {
   for (size_t j = 0; j < o.describe.size() + types.size(); ++j) md << "---:|";
   md << "\n";
   for (const auto& cj : clusters) {
-    md << "| " << cj["cluster"] << " | " << cj["size"] << " | " << fmt(100 * cj["share"].get<double>(), 1) << "% |";
-    for (const auto& d : o.describe) md << " " << fmt(cj["mean"][d].get<double>(), 1) << " |";
-    for (const auto& t : types) md << " " << fmt(100 * cj["status_type_mix"][t].get<double>(), 1) << "% |";
+    md << "| " << cj["cluster"] << " | " << cj["size"] << " | " << text::fixed(100 * cj["share"].get<double>(), 1) << "% |";
+    for (const auto& d : o.describe) md << " " << text::fixed(cj["mean"][d].get<double>(), 1) << " |";
+    for (const auto& t : types) md << " " << text::fixed(100 * cj["status_type_mix"][t].get<double>(), 1) << "% |";
     md << "\n";
   }
   md << "\n" << welch_line << "\n";
