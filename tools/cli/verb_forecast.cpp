@@ -4,12 +4,31 @@
 
 #include "core/error.h"
 #include "core/run_dir.h"
+#include "tools/cli/anomaly_flags.h"
 #include "tools/cli/cli.h"
 #include "trainers/forecast_eval.h"
 
 namespace fs = std::filesystem;
 
 namespace smlab::cli {
+
+std::vector<Flag> anomaly_flags(const std::string& prefix) {
+  return {{"threshold", "Z", prefix + "flag points with anomaly score >= Z", "5"},
+          {"refractory", "N", prefix + "after a flag, no new flag for N steps (0 = flag every point over the threshold)", "0"},
+          {"window", "N", prefix + "trailing residuals behind each robust z-score", "2016"},
+          {"min-count", "N", prefix + "residuals needed before a point is scored", "288"},
+          {"one-sided", "", prefix + "score only points above the forecast (spikes)", ""},
+          {"anomaly-horizon", "H", prefix + "horizon (steps) whose residuals are scored (0 = the smallest)", "0"}};
+}
+
+void read_anomaly_flags(const Args& args, trainers::ForecastEvalOptions& o) {
+  o.threshold = args.get_double("threshold");
+  o.refractory = args.get_int("refractory");
+  o.score.window = args.get_int("window");
+  o.score.min_count = args.get_int("min-count");
+  o.score.one_sided = args.has("one-sided");
+  o.anomaly_horizon = args.get_int("anomaly-horizon");
+}
 
 Verb forecast_eval_verb() {
   VerbSpec s;
@@ -33,14 +52,10 @@ Verb forecast_eval_verb() {
              {"split", "NAME", "val or test", "test"},
              {"labels", "FILE", "anomaly windows JSON ({\"dir/file.csv\": [[start, end], ...]}); 'none' to skip", ""},
              {"nab-results", "DIR", "folder of NAB <detector>_standard_scores.csv; 'none' to skip", ""},
-             {"threshold", "Z", "flag points with anomaly score >= Z", "5"},
-             {"refractory", "N", "after a flag, no new flag for N steps (0 = flag every point over the threshold)", "0"},
-             {"window", "N", "trailing residuals behind each robust z-score", "2016"},
-             {"min-count", "N", "residuals needed before a point is scored", "288"},
-             {"one-sided", "", "score only points above the forecast (spikes)", ""},
-             {"anomaly-horizon", "H", "horizon (steps) whose residuals are scored (default: the smallest)", "0"},
              {"output", "DIR", "folder for the reports", "<run>"},
              {"device", "DEV", "auto, cpu, cuda or cuda:N", "auto"}};
+  const auto shared = anomaly_flags();
+  s.flags.insert(s.flags.begin() + 4, shared.begin(), shared.end());
   s.examples = {"smlab train experiments/trends/nab_lstm.yaml --run-dir runs/nab_lstm/r1",
                 "smlab forecast-eval runs/nab_lstm/r1",
                 "smlab forecast-eval runs/nab_lstm/r1 --threshold 6 --refractory 288     # at most one flag a day",
@@ -56,12 +71,7 @@ Verb forecast_eval_verb() {
             const auto cfg = config::load(run.config_file(), ov);
             trainers::ForecastEvalOptions o;
             o.split = args.get("split");
-            o.threshold = args.get_double("threshold");
-            o.refractory = args.get_int("refractory");
-            o.score.window = args.get_int("window");
-            o.score.min_count = args.get_int("min-count");
-            o.score.one_sided = args.has("one-sided");
-            o.anomaly_horizon = args.get_int("anomaly-horizon");
+            read_anomaly_flags(args, o);
             o.device = args.get("device");
             const std::string which = args.get("checkpoint");
             if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");

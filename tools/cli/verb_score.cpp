@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "tools/cli/anomaly_flags.h"
 #include "tools/cli/cli.h"
 #include "tools/score/scorer.h"
-#include "trainers/forecast_eval.h"
 
 namespace smlab::cli {
 
@@ -50,18 +50,15 @@ Verb score_verb() {
              {"shard", "I/N", "score the I-th of N contiguous slices", ""},
              {"limit", "N", "score only the first N records (0 = all)", "0"},
              {"quiet", "", "no progress output", ""},
-             {"checkpoint", "WHICH", "series: best or last checkpoint of the run", "best"},
-             {"threshold", "Z", "series: flag points with anomaly score >= Z", "5"},
-             {"refractory", "N", "series: after a flag, no new flag for N steps", "0"},
-             {"window", "N", "series: trailing residuals behind each robust z-score", "2016"},
-             {"min-count", "N", "series: residuals needed before a point is scored", "288"},
-             {"anomaly-horizon", "H", "series: horizon (steps) whose residuals are scored (0 = the smallest)", "0"}};
+             {"checkpoint", "WHICH", "series: best or last checkpoint of the run", "best"}};
+  const auto series_flags = anomaly_flags("series: ");
+  s.flags.insert(s.flags.end(), series_flags.begin(), series_flags.end());
   s.examples = {"smlab score --model runs/quickstart/latest/model.pt --input runs/quickstart/latest/model.pt.sample.csv "
                 "--output scores.csv",
                 "smlab score --model sentiment.pt --input tweets.jsonl --output scores.jsonl --device cuda --precision bf16",
                 "smlab score --model sentiment.pt --input tweets.tsv --output out/scores.csv --shard 0/4",
                 "smlab score merge --output out/scores.csv",
-                "smlab score --model runs/nab_lstm/r1 --input $SMLAB_DATA/nab_realtweets/data/realTweets --output "
+                "smlab score --model runs/nab_lstm/r1 --input $SMLAB_DATA/nab_realtweets/data --output "
                 "anomaly.csv --refractory 288"};
   return {s, [](const Args& args) {
             if (args.positional(0) == "merge") {
@@ -76,11 +73,7 @@ Verb score_verb() {
               if (!args.has(f)) throw UsageError(std::string("'smlab score' needs --") + f);
             if (fs::is_directory(args.get("model"))) {  // a forecaster run: per-point anomaly scores of series
               trainers::ForecastEvalOptions f;
-              f.threshold = args.get_double("threshold");
-              f.refractory = args.get_int("refractory");
-              f.score.window = args.get_int("window");
-              f.score.min_count = args.get_int("min-count");
-              f.anomaly_horizon = args.get_int("anomaly-horizon");
+              read_anomaly_flags(args, f);
               f.device = args.get("device");
               const std::string which = args.get("checkpoint");
               if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
