@@ -125,20 +125,20 @@ def main():
             art = make_artifact(work, model)
             ours, theirs = [], []
             for i in range(a.runs):  # alternate the two sides
-                out = os.path.join(work, f"s{i}.csv")
+                out = os.path.join(work, f"{model}-s{i}.csv")
                 t0 = time.perf_counter()
                 run([SMLAB, "score", "--model", art, "--input", inp, "--output", out, "--id-field", "0", "--text-field",
                      "2", "--threads", str(a.threads), "--workers", str(a.workers), "--batch-size", str(a.batch), "--quiet"])
                 ours.append(time.perf_counter() - t0)
                 rows_ours = sum(1 for _ in open(out)) - 1
-                pout = os.path.join(work, f"p{i}.csv")
+                pout = os.path.join(work, f"{model}-p{i}.csv")
                 t0 = time.perf_counter()
                 r = run([sys.executable, peer_py, art, os.path.join(work, "tok.model"), inp, pout, str(a.threads), str(a.batch)])
                 theirs.append(time.perf_counter() - t0)
                 rows_peer = json.loads(r.stdout.strip().splitlines()[-1])["rows"]
             # Same labels on (nearly) every row: the two sides compute the same thing.
-            ls = {l.split(",")[0]: l.split(",")[1] for l in open(os.path.join(work, "s0.csv"))}
-            lp = {l.split(",")[0]: l.split(",")[1] for l in open(os.path.join(work, "p0.csv"))}
+            ls = {l.split(",")[0]: l.split(",")[1] for l in open(os.path.join(work, f"{model}-s0.csv"))}
+            lp = {l.split(",")[0]: l.split(",")[1] for l in open(os.path.join(work, f"{model}-p0.csv"))}
             agree = sum(ls.get(k) == v for k, v in lp.items()) / max(len(lp), 1)
             mo, mt = statistics.median(ours), statistics.median(theirs)
             res = {"model": model, "inputs": n_in, "rows_smlab": rows_ours, "rows_peer": rows_peer,
