@@ -6,11 +6,13 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "datasets/dataset.h"
 #include "models/model.h"
 #include "trainers/checkpoint.h"
@@ -24,6 +26,44 @@ namespace smlab::testing {
   do {                                                                              \
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device present; this test runs on a GPU machine"; \
   } while (0)
+
+/// A classification DatasetInfo: `classes` classes, samples of `shape` (e.g. {3, 32, 32}).
+inline datasets::DatasetInfo classification_info(int64_t classes, std::vector<int64_t> shape) {
+  datasets::DatasetInfo info;
+  info.task = datasets::Task::Classification;
+  info.num_classes = classes;
+  info.input_shape = std::move(shape);
+  return info;
+}
+
+/// The registered model `name` for `info`, with `overrides` (model.* keys) on the defaults.
+inline models::ModelPtr build_model(const std::string& name, const datasets::DatasetInfo& info,
+                                    std::vector<std::string> overrides = {}) {
+  overrides.insert(overrides.begin(), "model.name=" + name);
+  return models::build(config::load_string("version: 1\n", "test.yaml", overrides), info);
+}
+
+/// Runs `fn` and expects a UserError whose message contains every one of `needles`.
+template <typename Fn>
+void expect_user_error(Fn&& fn, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected a UserError";
+  } catch (const smlab::UserError& e) {
+    const std::string msg = e.what();
+    for (const auto& s : needles) EXPECT_NE(msg.find(s), std::string::npos) << "'" << s << "' not in: " << msg;
+  }
+}
+
+/// "YYYY-MM-DD HH:MM:SS" (UTC) of Unix time `sec`: the timestamps of generated series CSVs.
+inline std::string utc_stamp(int64_t sec) {
+  const time_t t = static_cast<time_t>(sec);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
 
 /// A fresh, empty temporary folder unique to the running test.
 inline std::filesystem::path temp_dir() {

@@ -182,7 +182,8 @@ void TrainerImpl::setup() {
   lo.world = dist_env_.world;
   // On a GPU, loader workers pin and copy batches on a side stream; augment.train ops run on the
   // host batch, so with them the copy stays in the step.
-  if (device_.is_cuda() && cfg_.get<std::vector<std::string>>("augment.train").empty()) lo.device = device_;
+  aug_train_ = cfg_.get<std::vector<std::string>>("augment.train");
+  if (device_.is_cuda() && aug_train_.empty()) lo.device = device_;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
   const datasets::LoaderOptions eo = eval_loader_options(cfg_, device_);  // every rank evaluates the whole split
   val_loader_ = std::make_unique<datasets::Loader>(val_ds_, eo);
@@ -194,7 +195,6 @@ void TrainerImpl::setup() {
   if (channels_last_) models::to_channels_last(*model_);
   optimizer_ = build_optimizer(*model_, cfg_);
   loss_fn_ = loss_registry().get(cfg_.name_of("loss")).make(cfg_);
-  aug_train_ = cfg_.get<std::vector<std::string>>("augment.train");
   grad_accum_ = cfg_.get<int64_t>("train.grad_accum");
   log_every_ = cfg_.get<int64_t>("train.log_every");
   ckpt_every_ = cfg_.get<int64_t>("train.checkpoint_every");

@@ -10,13 +10,10 @@
 
 TEST(Loader, SideStreamCopiesDeliverTheHostBatches_CUDA) {
   SMLAB_REQUIRE_CUDA();
-  smlab::datasets::DatasetInfo info;
-  info.task = smlab::datasets::Task::Classification;
-  info.num_classes = 10;
-  info.input_shape = {3, 32, 32};
   torch::manual_seed(5);
   auto ds = std::make_shared<smlab::datasets::TensorDataset>(torch::rand({2000, 3, 32, 32}),
-                                                             torch::randint(0, 10, {2000}, torch::kLong), info);
+                                                             torch::randint(0, 10, {2000}, torch::kLong),
+                                                             smlab::testing::classification_info(10, {3, 32, 32}));
   smlab::datasets::LoaderOptions host;
   host.batch_size = 128;
   host.workers = 2;

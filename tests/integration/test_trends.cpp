@@ -27,14 +27,8 @@ using nlohmann::json;
 
 namespace {
 
-std::string stamp(int64_t sec) {
-  const time_t t = static_cast<time_t>(sec);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
+using smlab::testing::utc_stamp;
+
 
 constexpr int64_t kT0 = 1424988000;  // 2015-02-26 22:00:00 UTC
 constexpr int64_t kN = 1440;         // 60 days of hourly counts
@@ -53,7 +47,7 @@ std::vector<std::vector<double>> write_series(const fs::path& dir) {
       if (s == 0 && t >= 1300 && t < 1303) y += 300;
       y = std::max(0.0, std::round(y));
       v.push_back(y);
-      f << stamp(kT0 + 3600 * t) << "," << y << "\n";
+      f << utc_stamp(kT0 + 3600 * t) << "," << y << "\n";
     }
     all.push_back(v);
   }
@@ -67,7 +61,7 @@ TEST(Trends, ForecasterBeatsSeasonalNaiveAndFlagsTheSpike) {
   const auto values = write_series(dir);
   {
     std::ofstream f(dir / "windows.json");
-    f << R"({"gen/s0.csv": [[")" << stamp(kT0 + 3600 * 1295) << R"(", ")" << stamp(kT0 + 3600 * 1310) << R"("]], "gen/s1.csv": []})";
+    f << R"({"gen/s0.csv": [[")" << utc_stamp(kT0 + 3600 * 1295) << R"(", ")" << utc_stamp(kT0 + 3600 * 1310) << R"("]], "gen/s1.csv": []})";
   }
   const std::string yaml =
       "experiment: {device: cpu, seed: 0}\n"

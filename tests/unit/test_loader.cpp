@@ -10,6 +10,7 @@
 
 #include "datasets/dataset.h"
 #include "datasets/loader.h"
+#include "test_util.h"
 
 namespace {
 
@@ -19,12 +20,9 @@ using smlab::datasets::LoaderOptions;
 
 /// Sample i has input [i, 2i] (float) and target i: a batch tells which samples it holds.
 std::shared_ptr<smlab::datasets::TensorDataset> indexed(int64_t n) {
-  smlab::datasets::DatasetInfo info;
-  info.task = smlab::datasets::Task::Classification;
-  info.num_classes = static_cast<int>(n);
-  info.input_shape = {2};
   const auto i = torch::arange(n, torch::kLong);
-  return std::make_shared<smlab::datasets::TensorDataset>(torch::stack({i, 2 * i}, 1).to(torch::kFloat), i, info);
+  return std::make_shared<smlab::datasets::TensorDataset>(torch::stack({i, 2 * i}, 1).to(torch::kFloat), i,
+                                                          smlab::testing::classification_info(n, {2}));
 }
 
 std::vector<std::vector<int64_t>> epoch_batches(Loader& loader, int64_t epoch, int64_t first = 0) {

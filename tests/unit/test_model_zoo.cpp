@@ -18,18 +18,10 @@
 
 namespace {
 
-smlab::datasets::DatasetInfo image_info(int64_t classes, std::vector<int64_t> shape = {3, 32, 32}) {
-  smlab::datasets::DatasetInfo info;
-  info.task = smlab::datasets::Task::Classification;
-  info.num_classes = classes;
-  info.input_shape = std::move(shape);
-  return info;
-}
+using smlab::testing::build_model;
 
-smlab::models::ModelPtr build(const std::string& name, const smlab::datasets::DatasetInfo& info,
-                              std::vector<std::string> overrides = {}) {
-  overrides.insert(overrides.begin(), "model.name=" + name);
-  return smlab::models::build(smlab::config::load_string("version: 1\n", "zoo.yaml", overrides), info);
+smlab::datasets::DatasetInfo image_info(int64_t classes, std::vector<int64_t> shape = {3, 32, 32}) {
+  return smlab::testing::classification_info(classes, std::move(shape));
 }
 
 }  // namespace
@@ -45,7 +37,7 @@ TEST(Zoo, EveryRegisteredModelTrainsOnTinyInputs) {
     SCOPED_TRACE(name);
     const auto t0 = std::chrono::steady_clock::now();
     const auto info = smlab::models::example_info(smlab::models::input_kind(name), classes);
-    auto net = build(name, info);
+    auto net = build_model(name, info);
     auto x = smlab::models::example_input(info, batch);
     net->train();
     auto y = net->forward(x);
@@ -80,7 +72,7 @@ TEST(Zoo, ImageModelsUseTheDataChannelCount) {
   smlab::register_all();
   for (const std::string name : {"resnet18", "resnet20", "mobilenet_v2"}) {
     SCOPED_TRACE(name);
-    auto net = build(name, image_info(4, {1, 32, 32}));
+    auto net = build_model(name, image_info(4, {1, 32, 32}));
     net->eval();
     torch::NoGradGuard g;
     EXPECT_EQ(net->forward(torch::randn({2, 1, 32, 32})).sizes().vec(), (std::vector<int64_t>{2, 4}));
@@ -90,7 +82,7 @@ TEST(Zoo, ImageModelsUseTheDataChannelCount) {
 TEST(Zoo, ImageModelsRejectNonImageData) {
   smlab::register_all();
   try {
-    build("resnet18", image_info(4, {16}));
+    build_model("resnet18", image_info(4, {16}));
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("C x H x W"), std::string::npos) << e.what();
@@ -104,15 +96,15 @@ TEST(Zoo, ReferenceParameterCounts) {
       {"resnet18", 11689512}, {"resnet50", 25557032}, {"mobilenet_v2", 3504872}, {"densenet121", 7978856},
       {"efficientnet_b0", 5288548}};
   for (const auto& [name, count] : expected) {
-    EXPECT_EQ(smlab::models::parameter_count(*build(name, image_info(1000, {3, 224, 224}))), count) << name;
+    EXPECT_EQ(smlab::models::parameter_count(*build_model(name, image_info(1000, {3, 224, 224}))), count) << name;
   }
-  EXPECT_EQ(smlab::models::parameter_count(*build("resnet20", image_info(10))), 269722);
-  EXPECT_EQ(smlab::models::parameter_count(*build("resnet20", image_info(10), {"model.shortcut=B"})), 272474);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("resnet20", image_info(10))), 269722);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("resnet20", image_info(10), {"model.shortcut=B"})), 272474);
 }
 
 TEST(Zoo, ZeroInitResidualZeroesTheLastBlockNorm) {
   smlab::register_all();
-  auto net = build("resnet50", image_info(10), {"model.zero_init_residual=true"});
+  auto net = build_model("resnet50", image_info(10), {"model.zero_init_residual=true"});
   auto params = net->named_parameters();
   EXPECT_EQ(params["layer1.0.bn3.weight"].abs().sum().item<double>(), 0.0);
   EXPECT_GT(params["layer1.0.bn1.weight"].abs().sum().item<double>(), 0.0);
@@ -177,7 +169,7 @@ TEST(Zoo, ImportWeightsCopiesByNameAndReportsMismatches) {
   EXPECT_FALSE(torch::equal(wide.fc->bias, torch::full({2}, 0.5)));
 
   // A model with more tensors than the file: every missing name is reported with a count.
-  auto net = build("resnet20", image_info(10));
+  auto net = build_model("resnet20", image_info(10));
   msg = import_error(*net, dir / "ok.pt", true);
   EXPECT_NE(msg.find("missing from the file"), std::string::npos) << msg;
   EXPECT_NE(msg.find("more)"), std::string::npos) << msg;
@@ -205,7 +197,7 @@ TEST(Zoo, ImportWeightsVerbWritesACheckpoint) {
   smlab::register_all();
   const auto dir = smlab::testing::temp_dir();
   torch::manual_seed(1);
-  auto src = build("resnet20", image_info(10), {"model.shortcut=B"});
+  auto src = build_model("resnet20", image_info(10), {"model.shortcut=B"});
   {
     torch::NoGradGuard g;
     for (auto& b : src->named_buffers()) {
@@ -220,7 +212,7 @@ TEST(Zoo, ImportWeightsVerbWritesACheckpoint) {
   ASSERT_EQ(smlab::cli::run({"import-weights", file, ckpt, "--model", "resnet20", "--classes", "10", "--input-shape",
                              "3,32,32", "shortcut=B"}),
             0);
-  auto dst = build("resnet20", image_info(10), {"model.shortcut=B"});
+  auto dst = build_model("resnet20", image_info(10), {"model.shortcut=B"});
   smlab::trainers::load_checkpoint(ckpt, *dst, nullptr, nullptr, /*restore_rng=*/false);
   auto want = src->named_buffers();
   for (const auto& p : src->named_parameters()) want.insert(p.key(), p.value());

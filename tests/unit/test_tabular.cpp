@@ -26,16 +26,7 @@ void write(const fs::path& p, const std::string& s) {
   f << s;
 }
 
-template <typename Fn>
-void expect_user_error(Fn&& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected a UserError";
-  } catch (const smlab::UserError& e) {
-    const std::string msg = e.what();
-    for (const auto& s : needles) EXPECT_NE(msg.find(s), std::string::npos) << "'" << s << "' not in: " << msg;
-  }
-}
+using smlab::testing::expect_user_error;
 
 smlab::config::Config table_cfg(const fs::path& csv, const std::string& extra) {
   return smlab::config::load_string("data:\n  name: csv_table\n  path: " + csv.string() + "\n" + extra, "mem.yaml");

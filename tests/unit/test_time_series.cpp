@@ -19,22 +19,16 @@ using namespace smlab::datasets;
 
 namespace {
 
+using smlab::testing::utc_stamp;
+
 constexpr int64_t kT0 = 1424986800;  // 2015-02-26 21:40:00 UTC, a Thursday
 
-std::string stamp(int64_t sec) {
-  const time_t t = static_cast<time_t>(sec);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 /// n points at 5-minute steps from kT0 with value a*t + b.
 void write_series(const fs::path& p, int64_t n, double a, double b) {
   std::ofstream f(p);
   f << "timestamp,value\n";
-  for (int64_t t = 0; t < n; ++t) f << stamp(kT0 + 300 * t) << "," << a * t + b << "\n";
+  for (int64_t t = 0; t < n; ++t) f << utc_stamp(kT0 + 300 * t) << "," << a * t + b << "\n";
 }
 
 smlab::config::Config ts_cfg(const fs::path& dir, const std::vector<std::string>& overrides = {}) {
@@ -44,16 +38,7 @@ smlab::config::Config ts_cfg(const fs::path& dir, const std::vector<std::string>
                                     "mem.yaml", overrides);
 }
 
-template <typename Fn>
-void expect_user_error(Fn&& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected a UserError";
-  } catch (const smlab::UserError& e) {
-    const std::string msg = e.what();
-    for (const auto& s : needles) EXPECT_NE(msg.find(s), std::string::npos) << "'" << s << "' not in: " << msg;
-  }
-}
+using smlab::testing::expect_user_error;
 
 }  // namespace
 
@@ -166,19 +151,19 @@ TEST(TimeSeries, IrregularOrBadSeriesFailWithFileAndLine) {
   const auto dir = smlab::testing::temp_dir();
   {
     std::ofstream f(dir / "gap.csv");
-    f << "timestamp,value\n" << stamp(kT0) << ",1\n" << stamp(kT0 + 300) << ",2\n" << stamp(kT0 + 900) << ",3\n";
+    f << "timestamp,value\n" << utc_stamp(kT0) << ",1\n" << utc_stamp(kT0 + 300) << ",2\n" << utc_stamp(kT0 + 900) << ",3\n";
   }
   expect_user_error([&] { read_time_series((dir / "gap.csv").string(), "timestamp", "value"); },
                     {"gap.csv:4", "600 s after the previous one", "expected 300 s"});
   {
     std::ofstream f(dir / "bad.csv");
-    f << "timestamp,value\n" << stamp(kT0) << ",1\n" << stamp(kT0 + 300) << ",x\n";
+    f << "timestamp,value\n" << utc_stamp(kT0) << ",1\n" << utc_stamp(kT0 + 300) << ",x\n";
   }
   expect_user_error([&] { read_time_series((dir / "bad.csv").string(), "timestamp", "value"); },
                     {"bad.csv:3", "column 'value'", "'x'"});
   {
     std::ofstream f(dir / "ts.csv");
-    f << "timestamp,value\n" << stamp(kT0) << ",1\nyesterday,2\n";
+    f << "timestamp,value\n" << utc_stamp(kT0) << ",1\nyesterday,2\n";
   }
   expect_user_error([&] { read_time_series((dir / "ts.csv").string(), "timestamp", "value"); },
                     {"ts.csv:3", "column 'timestamp'", "'yesterday'"});

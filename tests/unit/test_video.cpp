@@ -234,38 +234,23 @@ TEST(MovingMnist, LabelChoicesAndErrors) {
   EXPECT_NE(msg.find("t10k-images-idx3-ubyte.gz"), std::string::npos) << msg;
 }
 
-namespace {
-
-smlab::datasets::DatasetInfo clip_info(int64_t classes, std::vector<int64_t> shape) {
-  smlab::datasets::DatasetInfo info;
-  info.task = smlab::datasets::Task::Classification;
-  info.num_classes = classes;
-  info.input_shape = std::move(shape);
-  return info;
-}
-
-smlab::models::ModelPtr build(const std::string& name, const smlab::datasets::DatasetInfo& info,
-                              std::vector<std::string> overrides = {}) {
-  overrides.insert(overrides.begin(), "model.name=" + name);
-  return smlab::models::build(smlab::config::load_string("version: 1\n", "video.yaml", overrides), info);
-}
-
-}  // namespace
+using smlab::testing::build_model;
+using smlab::testing::classification_info;
 
 TEST(VideoModels, ReferenceParameterCounts) {
   // torchvision 0.26 model cards (400 Kinetics classes); C3D: 8 convs and fc6 8192 -> 4096,
   // fc7, fc8 with 487 Sports-1M classes on 16x112x112 clips.
   smlab::register_all();
-  const auto kinetics = clip_info(400, {3, 16, 112, 112});
-  EXPECT_EQ(smlab::models::parameter_count(*build("r3d_18", kinetics)), 33371472);
-  EXPECT_EQ(smlab::models::parameter_count(*build("mc3_18", kinetics)), 11695440);
-  EXPECT_EQ(smlab::models::parameter_count(*build("r2plus1d_18", kinetics)), 31505325);
-  EXPECT_EQ(smlab::models::parameter_count(*build("c3d", clip_info(487, {3, 16, 112, 112}))), 79991015);
+  const auto kinetics = classification_info(400, {3, 16, 112, 112});
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("r3d_18", kinetics)), 33371472);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("mc3_18", kinetics)), 11695440);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("r2plus1d_18", kinetics)), 31505325);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("c3d", classification_info(487, {3, 16, 112, 112}))), 79991015);
   // 3D ResNeXt: the counts of the reference implementation in tests/python/test_video_parity.py.
-  EXPECT_EQ(smlab::models::parameter_count(*build("resnext3d_50", kinetics)), 26685264);
-  EXPECT_EQ(smlab::models::parameter_count(*build("resnext3d_101", kinetics)), 48340816);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("resnext3d_50", kinetics)), 26685264);
+  EXPECT_EQ(smlab::models::parameter_count(*build_model("resnext3d_101", kinetics)), 48340816);
   // fc6 follows the clip: 8x32x32 leaves 512 x 1 x 2 x 2 = 2048 inputs.
-  auto small = build("c3d", clip_info(10, {3, 8, 32, 32}));
+  auto small = build_model("c3d", classification_info(10, {3, 8, 32, 32}));
   EXPECT_EQ(small->named_parameters()["fc6.weight"].sizes().vec(), (std::vector<int64_t>{4096, 2048}));
 }
 
@@ -274,12 +259,12 @@ TEST(VideoModels, RejectImagesAndUseTheClipChannels) {
   for (const std::string name : {"r3d_18", "mc3_18", "r2plus1d_18", "c3d", "resnext3d_50", "frame_2d"}) {
     SCOPED_TRACE(name);
     try {
-      build(name, clip_info(4, {3, 32, 32}));
+      build_model(name, classification_info(4, {3, 32, 32}));
       ADD_FAILURE() << "expected an error for images";
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find("C x T x H x W"), std::string::npos) << e.what();
     }
-    auto net = build(name, clip_info(4, {1, 4, 16, 16}));
+    auto net = build_model(name, classification_info(4, {1, 4, 16, 16}));
     net->eval();
     torch::NoGradGuard g;
     EXPECT_EQ(net->forward(torch::rand({2, 1, 4, 16, 16})).sizes().vec(), (std::vector<int64_t>{2, 4}));
@@ -289,14 +274,14 @@ TEST(VideoModels, RejectImagesAndUseTheClipChannels) {
 TEST(VideoModels, Frame2DAppliesItsBackboneToFrames) {
   smlab::register_all();
   torch::manual_seed(0);
-  const auto info = clip_info(5, {3, 6, 16, 16});
+  const auto info = classification_info(5, {3, 6, 16, 16});
   const auto x = torch::randn({2, 3, 6, 16, 16});
-  auto one = build("frame_2d", info, {"model.backbone_options=[\"channels=[8]\"]"});
-  auto mean = build("frame_2d", info, {"model.backbone_options=[\"channels=[8]\"]", "model.frames=mean"});
-  auto second = build("frame_2d", info, {"model.backbone_options=[\"channels=[8]\"]", "model.frame=1"});
+  auto one = build_model("frame_2d", info, {"model.backbone_options=[\"channels=[8]\"]"});
+  auto mean = build_model("frame_2d", info, {"model.backbone_options=[\"channels=[8]\"]", "model.frames=mean"});
+  auto second = build_model("frame_2d", info, {"model.backbone_options=[\"channels=[8]\"]", "model.frame=1"});
   EXPECT_EQ(one->named_parameters()["backbone.features.0.weight"].sizes().vec(), (std::vector<int64_t>{8, 3, 3, 3}));
   // The backbone alone, on images: the same weights.
-  auto backbone = build("small_cnn", clip_info(5, {3, 16, 16}), {"model.channels=[8]"});
+  auto backbone = build_model("small_cnn", classification_info(5, {3, 16, 16}), {"model.channels=[8]"});
   for (auto* net : {&one, &mean, &second}) {
     torch::NoGradGuard g;
     auto src = backbone->named_parameters();
@@ -316,7 +301,7 @@ TEST(VideoModels, Frame2DAppliesItsBackboneToFrames) {
            {{"model.frame=6"}, "past the clip"},
            {{"model.backbone=resnet_18"}, "unknown model"}}) {
     try {
-      build("frame_2d", info, opts);
+      build_model("frame_2d", info, opts);
       ADD_FAILURE() << "expected an error: " << fragment;
     } catch (const smlab::UserError& e) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
@@ -328,13 +313,13 @@ TEST(VideoModels, ChannelsLast3dGivesTheSameLogitsAndGradients) {
   // train.channels_last on clips: inputs and 3D conv weights in NDHWC (channels-last-3d). The
   // contiguous model is the oracle: the layout changes the summation order, not the function.
   smlab::register_all();
-  const auto info = clip_info(6, {3, 4, 16, 16});
+  const auto info = classification_info(6, {3, 4, 16, 16});
   for (const std::string name : {"r3d_18", "r2plus1d_18", "c3d"}) {
     SCOPED_TRACE(name);
     torch::manual_seed(3);
-    auto ref = build(name, info);
+    auto ref = build_model(name, info);
     torch::manual_seed(3);
-    auto cl = build(name, info);
+    auto cl = build_model(name, info);
     smlab::models::to_channels_last(*cl);
     ref->eval();  // C3D's dropout would draw different masks
     cl->eval();
