@@ -3,9 +3,7 @@
 #include <ATen/ATen.h>
 #include <unistd.h>
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -182,25 +180,52 @@ at::Tensor image_to_hwc_u8(const at::Tensor& image) {
   return hwc.contiguous();
 }
 
-/// PNG bytes of a contiguous uint8 HWC RGB / RGBA / grayscale tensor.
-std::string encode_png(const at::Tensor& hwc) {
-  const int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1)), c = static_cast<int>(hwc.size(2));
-  // The Mat wraps the tensor's memory (RGB order); OpenCV writes BGR(A), hence the conversion.
-  cv::Mat rgb(h, w, CV_8UC(c), const_cast<uint8_t*>(hwc.data_ptr<uint8_t>()));
-  cv::Mat bgr;
-  if (c == 3) {
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  } else if (c == 4) {
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGBA2BGRA);
-  } else {
-    bgr = rgb;
-  }
-  std::vector<uchar> png;
-  if (!cv::imencode(".png", bgr, png)) throw std::runtime_error("TensorBoardWriter::add_image: PNG encoding failed");
-  return std::string(png.begin(), png.end());
+/// Appends a PNG chunk: big-endian length, type, data, CRC-32 of type and data.
+void png_chunk(std::string& out, const char* type, const std::string& data) {
+  auto put_be32 = [&out](uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xFF));
+  };
+  put_be32(static_cast<uint32_t>(data.size()));
+  const size_t at = out.size();
+  out.append(type, 4);
+  out += data;
+  put_be32(static_cast<uint32_t>(
+      ::crc32(0L, reinterpret_cast<const Bytef*>(out.data() + at), static_cast<uInt>(out.size() - at))));
 }
 
+/// PNG bytes of a contiguous uint8 HWC RGB / RGBA / grayscale tensor: 8-bit colour type 0, 2 or 6,
+/// no interlace, filter type 0 on every row, zlib-compressed IDAT (RFC 2083). Written here rather
+/// than through an image library so that TensorBoard images need only zlib.
 }  // namespace
+
+std::string tensorboard_detail::encode_png(const at::Tensor& hwc) {
+  const uint32_t h = static_cast<uint32_t>(hwc.size(0)), w = static_cast<uint32_t>(hwc.size(1));
+  const int c = static_cast<int>(hwc.size(2));
+  const size_t row = static_cast<size_t>(w) * c;
+  std::string raw;
+  raw.reserve((row + 1) * h);
+  const auto* px = reinterpret_cast<const char*>(hwc.data_ptr<uint8_t>());
+  for (uint32_t y = 0; y < h; ++y) {
+    raw.push_back('\0');  // filter type 0 (None)
+    raw.append(px + y * row, row);
+  }
+  uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
+  std::string z(zlen, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()),
+                static_cast<uLong>(raw.size()), 6) != Z_OK)
+    throw std::runtime_error("TensorBoardWriter::add_image: PNG compression failed");
+  z.resize(zlen);
+  std::string ihdr;
+  for (uint32_t v : {w, h})
+    for (int s = 24; s >= 0; s -= 8) ihdr.push_back(static_cast<char>((v >> s) & 0xFF));
+  const char colour = c == 1 ? 0 : c == 3 ? 2 : 6;  // grey, RGB, RGBA
+  ihdr += std::string{8, colour, 0, 0, 0};          // bit depth, colour type, compression, filter, interlace
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  png_chunk(png, "IHDR", ihdr);
+  png_chunk(png, "IDAT", z);
+  png_chunk(png, "IEND", "");
+  return png;
+}
 
 // ---------------------------------------------------------------------------
 // TensorBoardWriter
@@ -321,7 +346,7 @@ void TensorBoardWriter::add_image(const std::string& tag, const at::Tensor& imag
   field_varint(img, 1, hwc.size(0));
   field_varint(img, 2, hwc.size(1));
   field_varint(img, 3, channels);  // 1 grayscale, 3 RGB, 4 RGBA
-  field_bytes(img, 4, encode_png(hwc));
+  field_bytes(img, 4, tensorboard_detail::encode_png(hwc));
 
   std::string v = value_with_tag(tag);
   field_bytes(v, 4, img);  // Summary.Value.image

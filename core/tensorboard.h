@@ -23,6 +23,9 @@ uint32_t crc32c(const void* data, size_t size);
 /// The TFRecord "masked" CRC32C: ((crc >> 15) | (crc << 17)) + 0xa282ead8.
 uint32_t masked_crc32c(const void* data, size_t size);
 
+/// PNG file bytes of a contiguous uint8 HWC tensor with 1 (grey), 3 (RGB) or 4 (RGBA) channels.
+std::string encode_png(const at::Tensor& hwc);
+
 }  // namespace tensorboard_detail
 
 /// Writes TensorBoard event files (events.out.tfevents.<unix_time>.<hostname>.<pid>.smlab) readable by

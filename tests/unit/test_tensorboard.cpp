@@ -10,6 +10,11 @@
 #include <thread>
 #include <vector>
 
+#ifndef SMLAB_NO_OPENCV_CODECS
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#endif
+
 #include "core/tensorboard.h"
 #include "test_util.h"
 
@@ -196,3 +201,25 @@ TEST(TensorBoard, HistogramSkipsNonFiniteValues) {
   EXPECT_TRUE(has_field('\x21', 4.0));   // sum
   EXPECT_TRUE(has_field('\x29', 10.0));  // sum_squares
 }
+
+#ifndef SMLAB_NO_OPENCV_CODECS
+// The PNG writer is smlab's own (zlib only); OpenCV's decoder is the oracle.
+TEST(TensorBoard, PngDecodesToTheSamePixelsForGreyRgbAndRgba) {
+  torch::manual_seed(7);
+  for (int64_t c : {1, 3, 4}) {
+    const auto hwc = torch::randint(0, 256, {7, 5, c}, torch::kUInt8);  // odd sizes, random bytes
+    const std::string png = smlab::tensorboard_detail::encode_png(hwc);
+    const cv::Mat raw(1, static_cast<int>(png.size()), CV_8UC1, const_cast<char*>(png.data()));
+    cv::Mat img = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(img.empty()) << c << " channels: OpenCV cannot decode the PNG";
+    ASSERT_EQ(img.channels(), c);
+    ASSERT_EQ(img.depth(), CV_8U);
+    if (c == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
+    if (c == 4) cv::cvtColor(img, img, cv::COLOR_BGRA2RGBA);
+    ASSERT_EQ(img.rows, 7);
+    ASSERT_EQ(img.cols, 5);
+    const auto back = torch::from_blob(img.data, {7, 5, c}, torch::kUInt8).clone();
+    EXPECT_TRUE(torch::equal(back, hwc)) << c << " channels";
+  }
+}
+#endif
