@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#ifndef SMLAB_NO_OPENCV_CODECS
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
+#endif
 
 #include "core/config.h"
 #include "core/error.h"
@@ -87,7 +89,18 @@ std::vector<fs::path> frame_files(const fs::path& dir) {
   return out;
 }
 
+#ifdef SMLAB_NO_OPENCV_CODECS
+[[noreturn]] void no_codecs(const fs::path& p) {
+  throw UserError(p.string() + ": cannot decode video files or frame images: this smlab was built with "
+                  "SMLAB_WITH_OPENCV_CODECS=OFF (no OpenCV imgcodecs/videoio; docs/build.md). Packed clips "
+                  "(data.name: hdf5_clips) work; build with the codecs for video_folder");
+}
+#endif
+
 int64_t video_frame_count(const fs::path& p) {
+#ifdef SMLAB_NO_OPENCV_CODECS
+  no_codecs(p);
+#else
   cv::VideoCapture cap(p.string());
   if (!cap.isOpened()) throw UserError(p.string() + ": cannot open the video (unsupported or damaged file)");
   auto n = static_cast<int64_t>(cap.get(cv::CAP_PROP_FRAME_COUNT));
@@ -97,8 +110,10 @@ int64_t video_frame_count(const fs::path& p) {
   }
   if (n <= 0) throw UserError(p.string() + ": the video has no frames");
   return n;
+#endif
 }
 
+#ifndef SMLAB_NO_OPENCV_CODECS
 cv::Mat to_rgb(const cv::Mat& bgr, bool gray) {
   cv::Mat out;
   if (bgr.channels() == 1) {
@@ -109,10 +124,14 @@ cv::Mat to_rgb(const cv::Mat& bgr, bool gray) {
   }
   return out;
 }
+#endif
 
 }  // namespace
 
 std::vector<Source> list_sources(const fs::path& root, std::vector<std::string>* classes) {
+#ifdef SMLAB_NO_OPENCV_CODECS
+  no_codecs(root);
+#endif
   if (!fs::is_directory(root)) throw UserError(root.string() + ": not a folder of class folders");
   std::vector<Source> out;
   classes->clear();
@@ -142,6 +161,9 @@ std::vector<Source> list_sources(const fs::path& root, std::vector<std::string>*
 }
 
 std::vector<cv::Mat> read_frames(const Source& source, const std::vector<int64_t>& indices, bool gray) {
+#ifdef SMLAB_NO_OPENCV_CODECS
+  no_codecs(source.path);
+#else
   std::vector<cv::Mat> out;
   out.reserve(indices.size());
   if (source.is_folder) {
@@ -175,6 +197,7 @@ std::vector<cv::Mat> read_frames(const Source& source, const std::vector<int64_t
     out.push_back(last);  // a stream that ends early repeats the last frame read
   }
   return out;
+#endif
 }
 
 std::vector<cv::Mat> transform_frames(const std::vector<cv::Mat>& frames, const Spatial& spatial, at::Generator* jitter,

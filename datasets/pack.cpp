@@ -6,7 +6,9 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#ifndef SMLAB_NO_OPENCV_CODECS
 #include <opencv2/imgcodecs.hpp>
+#endif
 #include <opencv2/imgproc.hpp>
 #include <set>
 
@@ -189,6 +191,12 @@ std::string image_class(const std::string& rel, const std::string& split) {
   return parts[parts.size() - 2];
 }
 
+#ifdef SMLAB_NO_OPENCV_CODECS
+constexpr const char* kNoCodecs =
+    "this smlab was built with SMLAB_WITH_OPENCV_CODECS=OFF (no OpenCV imgcodecs/videoio; docs/build.md). "
+    "Pack IDX files (--kind idx), text or CSV here, or build with the codecs to pack image and video files";
+#endif
+
 // Returns "" when the bytes hold a complete image, else the reason.
 std::string decode_image(const std::string& bytes, int64_t size, cv::Mat& rgb) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -206,13 +214,17 @@ std::string decode_image(const std::string& bytes, int64_t size, cv::Mat& rgb) {
     if (last_sos == 0) return "JPEG has no image data (no start-of-scan marker)";
     if (last_eoi < last_sos) return "truncated JPEG (no end-of-image marker after the scan data)";
   }
-  cv::Mat raw(1, static_cast<int>(n), CV_8UC1, const_cast<unsigned char*>(b));
   cv::Mat img;
+#ifdef SMLAB_NO_OPENCV_CODECS
+  return std::string("cannot decode image files: ") + kNoCodecs;
+#else
+  cv::Mat raw(1, static_cast<int>(n), CV_8UC1, const_cast<unsigned char*>(b));
   try {
     img = cv::imdecode(raw, cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
     return std::string("cannot decode image (") + e.what() + ")";
   }
+#endif
   if (img.empty()) return "cannot decode image (not a valid JPEG/PNG/BMP, or truncated)";
   cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
   if (size > 0 && (rgb.rows != size || rgb.cols != size)) {
@@ -375,6 +387,9 @@ std::map<std::string, int64_t> index_of(const std::vector<std::string>& classes)
 }
 
 PackResult pack_images(const fs::path& input, const fs::path& out, const PackOptions& opt) {
+#ifdef SMLAB_NO_OPENCV_CODECS
+  throw UserError(input.string() + ": cannot pack image files: " + kNoCodecs);
+#endif
   Packer packer(out, opt, "image", input);
   std::set<std::string> class_set;
   if (fs::is_directory(input)) {
@@ -508,6 +523,9 @@ PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOption
 // Class folders of video files and frame folders -> clips of `frames` frames sampled uniformly
 // (segment centres), the shorter side resized to `size` and centre-cropped to size x size.
 PackResult pack_video(const fs::path& input, const fs::path& out, const PackOptions& opt) {
+#ifdef SMLAB_NO_OPENCV_CODECS
+  throw UserError(input.string() + ": cannot pack video files: " + kNoCodecs);
+#endif
   const fs::path root = opt.split.empty() ? input : input / opt.split;
   if (!fs::is_directory(root)) throw UsageError(root.string() + ": video input must be a folder of class folders");
   if (opt.frames < 1) throw UsageError("--frames must be at least 1");

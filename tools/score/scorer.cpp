@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#ifndef SMLAB_NO_OPENCV_CODECS
 #include <opencv2/imgcodecs.hpp>
+#endif
 #include <opencv2/imgproc.hpp>
 
 #include <chrono>
@@ -266,7 +268,13 @@ class Preprocessor {
       all = torch::zeros({n, h, w, c}, torch::kUInt8);
       parallel(n, workers_, [&](int64_t i) {
         if (!reason[i].empty()) return;
+#ifdef SMLAB_NO_OPENCV_CODECS
+        cv::Mat img;
+        reason[i] = "cannot decode image files: this smlab was built with SMLAB_WITH_OPENCV_CODECS=OFF";
+        return;
+#else
         cv::Mat img = cv::imread(recs[i].payload, c == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+#endif
         if (img.empty()) {
           reason[i] = fs::exists(recs[i].payload) ? "cannot decode image" : "no such file";
           return;
