@@ -126,14 +126,17 @@ void register_augmentations() {
                                    [](const torch::Tensor& x, at::Generator& gen) {
                                      TORCH_CHECK(x.dim() >= 3, "hflip needs [B, ..., W] batches, got rank ", x.dim());
                                      // mask[b] ~ Bernoulli(1/2); out = mask ? flip(x) : x
-                                     auto mask = torch::rand({x.size(0)}, gen, x.options().dtype(torch::kFloat)) < 0.5;
+                                     // Drawn on the host generator, then moved: the same flips on CPU and GPU.
+                                     auto mask = (torch::rand({x.size(0)}, gen, torch::kFloat) < 0.5).to(x.device());
                                      std::vector<int64_t> shape(x.dim(), 1);
                                      shape[0] = x.size(0);
                                      return torch::where(mask.view(shape), x.flip({-1}), x);
                                    }});
   augment_registry().add("gaussian_noise", {"add N(0, 0.1^2) noise to every element", config::Schema(),
                                             [](const torch::Tensor& x, at::Generator& gen) {
-                                              return x + 0.1 * torch::randn(x.sizes(), gen, x.options());
+                                              // Host generator (the step's), then moved to x's device.
+                                              return x + 0.1 * torch::randn(x.sizes(), gen, x.options().device(torch::kCPU))
+                                                                   .to(x.device());
                                             }});
   register_image_ops();
   expose(augment_registry());

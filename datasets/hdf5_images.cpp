@@ -15,14 +15,16 @@ namespace {
 
 class PackedImageDataset : public Dataset {
  public:
-  PackedImageDataset(torch::Tensor hwc, torch::Tensor labels, DatasetInfo info, bool as_float)
-      : hwc_(std::move(hwc)), labels_(std::move(labels)), info_(std::move(info)), as_float_(as_float) {}
+  enum class Output { Float, U8, U8Nhwc };
+  PackedImageDataset(torch::Tensor hwc, torch::Tensor labels, DatasetInfo info, Output out)
+      : hwc_(std::move(hwc)), labels_(std::move(labels)), info_(std::move(info)), out_(out) {}
   int64_t size() const override { return hwc_.size(0); }
   const DatasetInfo& info() const override { return info_; }
   Batch get(const std::vector<int64_t>& indices) const override {
     const auto idx = torch::tensor(indices, torch::kInt64);
+    if (out_ == Output::U8Nhwc) return {hwc_.index_select(0, idx), labels_.index_select(0, idx)};
     const auto nchw = hwc_.index_select(0, idx).permute({0, 3, 1, 2});  // [B, C, H, W] view of NHWC uint8
-    if (!as_float_) return {nchw.contiguous(), labels_.index_select(0, idx)};
+    if (out_ == Output::U8) return {nchw.contiguous(), labels_.index_select(0, idx)};
     // One pass converts and transposes, one scales (to(kFloat) then contiguous() then div_ was three).
     auto x = torch::empty(nchw.sizes(), torch::kFloat);
     x.copy_(nchw).div_(255.0f);
@@ -32,7 +34,7 @@ class PackedImageDataset : public Dataset {
  private:
   torch::Tensor hwc_, labels_;  // [N, H, W, C] uint8, [N] int64
   DatasetInfo info_;
-  bool as_float_;
+  Output out_;
 };
 
 std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
@@ -60,7 +62,10 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
   info.class_names = p.classes;
   info.input_shape = {c, h, w};
   info.pixels = true;
-  return std::make_shared<PackedImageDataset>(images, labels, info, cfg.get<std::string>("data.dtype") == "float");
+  const auto dtype = cfg.get<std::string>("data.dtype");
+  using O = PackedImageDataset::Output;
+  return std::make_shared<PackedImageDataset>(images, labels, info,
+                                              dtype == "float" ? O::Float : dtype == "uint8" ? O::U8 : O::U8Nhwc);
 }
 
 }  // namespace
@@ -68,14 +73,17 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
 void register_hdf5_images() {
   registry().add(
       "hdf5_images",
-      {"images packed by 'smlab pack' (HDF5 shards); inputs [B,C,H,W] float in [0,1] or uint8",
+      {"images packed by 'smlab pack' (HDF5 shards); inputs [B,C,H,W] float in [0,1] or uint8, or [B,H,W,C] uint8",
        config::Schema()
            .string("train", "", "packed folder (manifest.json) of the training images; may use ${SMLAB_DATA}")
            .string("val", "", "packed folder of the validation images (default: val_fraction of train)")
            .string("test", "", "packed folder of the test images (default: the validation split)")
            .number("val_fraction", 0.1, "share of train held out for validation when val is empty", 0.0, 0.9)
            .integer("seed", 0, "seed of the train/validation hold-out", 0)
-           .choice("dtype", "float", {"float", "uint8"}, "float: scaled to [0, 1]; uint8: raw pixel values")
+           .choice("dtype", "float", {"float", "uint8", "uint8_nhwc"},
+                   "float: [B,C,H,W] scaled to [0, 1]; uint8: raw pixel values [B,C,H,W]; uint8_nhwc: raw [B,H,W,C], "
+                   "the input of the fused augmentations (random_resized_crop_flip*, resize_center_crop), which "
+                   "give float [B,C,H,W]")
            .boolean("verify", true, "check each shard's size and CRC-32 against the manifest"),
        make});
 }

@@ -180,10 +180,10 @@ void TrainerImpl::setup() {
   lo.prefetch = cfg_.get<int>("data.prefetch");
   lo.rank = dist_env_.rank;
   lo.world = dist_env_.world;
-  // On a GPU, loader workers pin and copy batches on a side stream; augment.train ops run on the
-  // host batch, so with them the copy stays in the step.
+  // On a GPU, loader workers pin and copy batches on a side stream, and augment.train ops run on
+  // the device batch (CUDA kernels; their random parameters come from the step's host generator).
   aug_train_ = cfg_.get<std::vector<std::string>>("augment.train");
-  if (device_.is_cuda() && aug_train_.empty()) lo.device = device_;
+  if (device_.is_cuda()) lo.device = device_;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
   const datasets::LoaderOptions eo = eval_loader_options(cfg_, device_);  // every rank evaluates the whole split
   val_loader_ = std::make_unique<datasets::Loader>(val_ds_, eo);
@@ -358,7 +358,7 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     auto y = to_device(batch->target, device_);
     if (!aug_train_.empty()) {
       auto gen = step_generator(seed, epoch, b);
-      x = datasets::apply_augmentations(aug_train_, x.cpu(), gen).to(device_);
+      x = datasets::apply_augmentations(aug_train_, x, gen);
     }
     if (channels_last_) x = models::channels_last(x);
     // All-reduce only on the micro-batch that completes an optimizer step (DDP's no_sync otherwise).
@@ -626,7 +626,7 @@ TrainResult TrainerImpl::run() {
 
 datasets::LoaderOptions eval_loader_options(const config::Config& cfg, const c10::Device& device) {
   datasets::LoaderOptions o;
-  if (device.is_cuda() && cfg.get<std::vector<std::string>>("augment.eval").empty()) o.device = device;
+  if (device.is_cuda()) o.device = device;
   const auto eb = cfg.get<int64_t>("data.eval_batch_size");
   o.batch_size = eb > 0 ? eb : cfg.get<int64_t>("data.batch_size");
   o.shuffle = false;
@@ -652,7 +652,7 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
     auto x = to_device(batch->input, device);
     if (!augs.empty()) {
       auto gen = step_generator(seed, -1, loader.position());
-      x = datasets::apply_augmentations(augs, x.cpu(), gen).to(device);
+      x = datasets::apply_augmentations(augs, x, gen);
     }
     if (channels_last) x = models::channels_last(x);
     // Multi-clip evaluation (video datasets' eval_clips): [B, K, ...] inputs, one more axis than

@@ -3,12 +3,14 @@
 // The ops allocate their outputs; to catch unwritten elements, the CUDA caching allocator is first
 // filled with NaN (a poisoned block of the same size is freed just before each call, so the op's
 // output very likely reuses it) and every result is checked to be free of NaN.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <limits>
 
 #include "cuda/ops.h"
+#include "datasets/augment.h"
 #include "test_util.h"
 
 namespace ops = smlab::ops;
@@ -131,4 +133,29 @@ TEST(OpsAugment, FloatOpsParity_CUDA) {
     EXPECT_TRUE(torch::equal(cx.cpu(), qx));
     EXPECT_LT(maxdiff(cy, qy), 1e-6);
   }
+}
+
+// The config pipeline (datasets::apply_augmentations, as the trainer runs it on the loader's device
+// batch): the same step generator draws the same parameters on the host, so the CUDA result equals
+// the CPU one up to the kernels' float32 tolerances (ImageParity_CUDA's 5e-5 after normalising;
+// blur and erasing add at most 1e-5).
+TEST(OpsAugment, ConfigPipelineOnDeviceMatchesCpu_CUDA) {
+  SMLAB_REQUIRE_CUDA();
+  torch::manual_seed(3);
+  const auto u8 = torch::randint(0, 256, {6, 40, 36, 3}, torch::kUInt8);
+  const std::vector<std::string> pipeline = {"random_resized_crop_flip_jitter", "hflip", "random_grayscale",
+                                             "gaussian_blur", "random_erasing"};
+  auto g_cpu = at::make_generator<at::CPUGeneratorImpl>(11);
+  auto g_gpu = at::make_generator<at::CPUGeneratorImpl>(11);
+  const auto cpu = smlab::datasets::apply_augmentations(pipeline, u8, g_cpu);
+  poison(cpu.numel() * 4);
+  const auto gpu = smlab::datasets::apply_augmentations(pipeline, u8.cuda(), g_gpu);
+  ASSERT_TRUE(gpu.is_cuda());
+  ASSERT_EQ(gpu.sizes(), cpu.sizes());
+  expect_no_nan(gpu, "pipeline");
+  EXPECT_LT(maxdiff(gpu, cpu), 1e-4);
+  auto e_cpu = at::make_generator<at::CPUGeneratorImpl>(1), e_gpu = at::make_generator<at::CPUGeneratorImpl>(1);
+  EXPECT_LT(maxdiff(smlab::datasets::apply_augmentations({"resize_center_crop"}, u8.cuda(), e_gpu),
+                    smlab::datasets::apply_augmentations({"resize_center_crop"}, u8, e_cpu)),
+            5e-5);
 }

@@ -163,6 +163,13 @@ TEST(Pack, PngFolderRoundTripsExactlyThroughHdf5Images) {
   const auto bf = dsf->get(iota(9));
   EXPECT_EQ(bf.input.dtype(), torch::kFloat);
   EXPECT_TRUE(torch::equal(bf.input, ds->get(iota(9)).input.to(torch::kFloat) / 255.0f));
+
+  // uint8_nhwc: the stored pixels as they are, [B, H, W, C] (the fused augmentations' input).
+  const auto dsn = build(data_cfg(yaml, {"data.dtype=uint8_nhwc"}), Split::Test);
+  const auto bn = dsn->get({8, 0, 4});
+  EXPECT_EQ(bn.input.sizes(), torch::IntArrayRef({3, 5, 7, 3}));
+  EXPECT_TRUE(bn.input.is_contiguous());
+  EXPECT_TRUE(torch::equal(bn.input.permute({0, 3, 1, 2}), b.input));
 }
 
 TEST(Pack, HeldOutValidationSplitPartitionsTrain) {
