@@ -100,6 +100,7 @@ void register_bilstm();
 void register_transformer_text();
 void register_resnet();
 void register_cifar_resnet();
+void register_airbench();
 void register_vgg();
 void register_mobilenet_v2();
 void register_densenet();
@@ -118,6 +119,7 @@ void register_builtin() {
   register_transformer_text();
   register_resnet();
   register_cifar_resnet();
+  register_airbench();
   register_vgg();
   register_mobilenet_v2();
   register_densenet();

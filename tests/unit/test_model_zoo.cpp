@@ -102,6 +102,18 @@ TEST(Zoo, ReferenceParameterCounts) {
   EXPECT_EQ(smlab::models::parameter_count(*build_model("resnet20", image_info(10), {"model.shortcut=B"})), 272474);
 }
 
+// airbench94 (models/airbench.cpp), counted by hand: stem 3*24*2*2 + 24 = 312; a group of widths
+// in -> out has 9*in*out + 9*out*out conv weights and 2 x 2*out BatchNorm affine parameters
+// (24->64: 50,944; 64->256: 738,304; 256->256: 1,180,672); bias-free head 256*10 = 2,560.
+TEST(Zoo, Airbench94MatchesItsHandCount) {
+  smlab::register_all();
+  auto net = build_model("airbench94", image_info(10));
+  EXPECT_EQ(smlab::models::parameter_count(*net), 312 + 50944 + 738304 + 1180672 + 2560);
+  net->eval();
+  EXPECT_EQ(net->forward(torch::randn({2, 3, 32, 32})).sizes(), torch::IntArrayRef({2, 10}));
+  smlab::testing::expect_user_error([&] { build_model("airbench94", image_info(10, {3, 7, 7})); }, {"too small"});
+}
+
 TEST(Zoo, ZeroInitResidualZeroesTheLastBlockNorm) {
   smlab::register_all();
   auto net = build_model("resnet50", image_info(10), {"model.zero_init_residual=true"});
