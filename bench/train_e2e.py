@@ -6,6 +6,9 @@ Workloads (issue 11):
   resnet50  ResNet-50, 224x224, batch 256: CIFAR-10 train images upscaled to 224 (device_data.py
             --large 224), packed by smlab (hdf5_images, uint8 NHWC in host memory)
   resnet20  CIFAR ResNet-20, 32x32, batch 512: the CIFAR-10 train split, packed by smlab
+  r2plus1d_18  R(2+1)D-18, 16 x 112 x 112 clips, batch 32: clips panning over CIFAR-10 train images
+            (device_data.py --clips), packed by smlab as video (hdf5_clips: smlab's loader threads
+            flip the clips and scale them to [0, 1]; the peer does the same on the GPU batch)
 
 smlab: `smlab train` on a generated config: hdf5_images (dtype uint8_nhwc) -> smlab's loader (worker
 threads, pinned side-stream copies) -> the fused CUDA augmentation random_resized_crop_flip (crop back
@@ -25,8 +28,9 @@ Also reported: training FLOPs per image (torch.utils.flop_counter, forward + bac
 matmul rate measured on this GPU (8192^3, CUDA events), the fraction of it reached, and the GPU
 utilisation sampled by nvidia-smi during smlab's longer run.
 
-usage: bench/train_e2e.py --build BUILD --data PACKED [--quick] [--models resnet50,resnet20] [--out FILE.md]
-  PACKED holds cifar10/train and cifar224/train (scripts/device_check.sh makes them).
+usage: bench/train_e2e.py --build BUILD --data PACKED [--quick] [--models resnet50,resnet20,r2plus1d_18]
+                          [--out FILE.md]
+  PACKED holds cifar10/train, cifar224/train and cifarclips/train (scripts/device_check.sh makes them).
   --device cpu runs the same comparison on the CPU (small step counts; no bf16 peak, no utilisation).
 """
 import argparse
@@ -50,7 +54,9 @@ WORKLOADS = {
     # name: (smlab model, packed folder, batch, image size)
     "resnet50": ("resnet50", "cifar224/train", 256, 224),
     "resnet20": ("resnet20", "cifar10/train", 512, 32),
+    "r2plus1d_18": ("r2plus1d_18", "cifarclips/train", 32, 112),
 }
+VIDEO = {"r2plus1d_18"}
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
@@ -58,15 +64,22 @@ STD = [0.229, 0.224, 0.225]
 # ----------------------------------------------------------------------------------------------- smlab
 
 def smlab_config(model, train, batch, device, steps, workers):
+    if model in VIDEO:
+        data = (f"{{name: hdf5_clips, train: {train}, val_fraction: 0.05, frames: 16, size: 112, resize: 0, "
+                f"flip: true, batch_size: {batch}, eval_batch_size: {batch}, workers: {workers}}}")
+        augment = "{train: [], eval: []}"
+    else:
+        data = (f"{{name: hdf5_images, train: {train}, val_fraction: 0.05, dtype: uint8_nhwc, batch_size: {batch},\n"
+                f"        eval_batch_size: {batch}, workers: {workers}}}")
+        augment = "{train: [random_resized_crop_flip], eval: [resize_center_crop]}"
     return f"""version: 1
 experiment: {{name: e2e_{model}, seed: 0, device: {device}}}
 model: {{name: {model}}}
-data: {{name: hdf5_images, train: {train}, val_fraction: 0.01, dtype: uint8_nhwc, batch_size: {batch},
-        eval_batch_size: {batch}, workers: {workers}}}
+data: {data}
 optim: {{name: sgd, lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5.0e-5}}
 sched: {{name: constant}}
 loss: {{name: cross_entropy}}
-augment: {{train: [random_resized_crop_flip], eval: [resize_center_crop]}}
+augment: {augment}
 train: {{epochs: 1000, max_steps: {steps}, eval_every: 0, amp: {'bf16' if device == 'cuda' else 'none'},
         channels_last: true, tensorboard: false, progress: plain, log_every: 1000}}
 """
@@ -192,6 +205,9 @@ def load_packed(folder):
 
 
 def torch_model(name, classes):
+    if name == "r2plus1d_18":
+        import torchvision
+        return torchvision.models.video.r2plus1d_18(num_classes=classes)
     if name == "resnet50":
         import torchvision
         return torchvision.models.resnet50(num_classes=classes)
@@ -204,7 +220,9 @@ def torch_rate(a, name, folder, batch, size, compile_model):
     images, labels, classes = load_packed(folder)
     if dev.type == "cuda":
         images, labels = images.pin_memory(), labels.pin_memory()
-    model = torch_model(name, classes).to(dev).to(memory_format=torch.channels_last)
+    video = name in VIDEO
+    fmt = torch.channels_last_3d if video else torch.channels_last
+    model = torch_model(name, classes).to(dev).to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-5)
     aug = v2.Compose([v2.RandomResizedCrop(size, antialias=False), v2.RandomHorizontalFlip()])
     mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1) * 255
@@ -215,9 +233,14 @@ def torch_rate(a, name, folder, batch, size, compile_model):
 
     def step():
         idx = torch.randint(0, images.shape[0], (batch,))
-        x = images[idx].to(dev, non_blocking=True).permute(0, 3, 1, 2)
         y = labels[idx].to(dev, non_blocking=True)
-        x = ((aug(x).float() - mean) / std).contiguous(memory_format=torch.channels_last)
+        if video:  # [B, T, H, W, C] uint8 -> [B, C, T, H, W] in [0, 1], each clip flipped with p = 1/2
+            x = images[idx].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255)
+            flip = torch.rand(batch, device=dev) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1, 1), x.flip(-1), x).contiguous(memory_format=fmt)
+        else:
+            x = images[idx].to(dev, non_blocking=True).permute(0, 3, 1, 2)
+            x = ((aug(x).float() - mean) / std).contiguous(memory_format=fmt)
         with torch.autocast(**amp):
             loss = loss_fn(step_model(x), y)
         opt.zero_grad(set_to_none=True)
@@ -238,7 +261,7 @@ def torch_rate(a, name, folder, batch, size, compile_model):
 def train_flops_per_image(name, size, device):
     from torch.utils.flop_counter import FlopCounterMode
     model = torch_model(name, 10).to(device)
-    x = torch.randn(8, 3, size, size, device=device)
+    x = torch.randn(8, 3, 16, size, size, device=device) if name in VIDEO else torch.randn(8, 3, size, size, device=device)
     with FlopCounterMode(display=False) as fc:
         F.cross_entropy(model(x), torch.zeros(8, dtype=torch.long, device=device)).backward()
     return fc.get_total_flops() / 8
@@ -267,7 +290,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--data", required=True, help="folder holding cifar10/train and cifar224/train (packed)")
-    ap.add_argument("--models", default="resnet50,resnet20")
+    ap.add_argument("--models", default="resnet50,resnet20,r2plus1d_18")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="fewer steps, no torch.compile")
     ap.add_argument("--steps", type=int, default=0, help="timed steps (default 200, quick 60, cpu 6)")
@@ -305,8 +328,8 @@ def main():
              f"torch {torch.__version__}; {a.warmup} warm-up + {a.steps} timed steps; loader workers {a.workers}"]
     if peak:
         lines.append(f"- bf16 matmul rate measured here (8192^3, median of 10): {peak / 1e12:.0f} TFLOP/s")
-    lines += ["", "| model | batch | size | smlab img/s | eager img/s | compile img/s | smlab/eager | smlab/compile "
-                  "| GPU util % | train GFLOP/img | % of bf16 peak |",
+    lines += ["", "| model | batch | size | smlab samples/s | eager samples/s | compile samples/s | smlab/eager | smlab/compile "
+                  "| GPU util % | train GFLOP/sample | % of bf16 peak |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, batch, size, s, e, c, util, flops in rows:
         frac = f"{100 * s * flops / peak:.1f}" if peak else "-"

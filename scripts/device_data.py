@@ -10,12 +10,15 @@ those `smlab pack` decodes from the same JPEGs.
 Writes into --out (classes numbered in sorted folder-name order, as `smlab pack` numbers them):
   cifar10-train-images-idx3-ubyte, cifar10-train-labels-idx1-ubyte   50,000 x 32 x 32 x 3
   cifar10-test-images-idx3-ubyte,  cifar10-test-labels-idx1-ubyte    10,000 x 32 x 32 x 3
+  with --clips N: cifarclips-train-images-idx3-ubyte (5-D, packs as video) + labels: N clips of 16
+      frames at 112x112, each a 112x112 window panning one pixel per frame, diagonally, over a train
+      image upscaled to 128x128 (real pixels with motion, for the video-network benchmark)
   with --large S --large-count N:
   cifar{S}-train-images-idx3-ubyte, cifar{S}-train-labels-idx1-ubyte  the first N train images
       (archive order) resized to S x S (bilinear with antialias), for ImageNet-sized benchmarks
 
 usage: scripts/device_data.py --tar CIFAR-10-images_HEAD.tar.gz --out DIR [--large 224 --large-count 10000]
-                              [--limit N]
+                              [--clips 2000] [--limit N]
 """
 import argparse
 import os
@@ -73,6 +76,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--large", type=int, default=0, help="also write train images resized to S x S")
     ap.add_argument("--large-count", type=int, default=10000)
+    ap.add_argument("--clips", type=int, default=0, help="also write N panning clips of 16 x 112 x 112")
     ap.add_argument("--limit", type=int, default=0, help="at most N images per split (tests)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -85,12 +89,24 @@ def main():
             n = min(a.large_count, len(labels))
             out = np.empty((n, a.large, a.large, 3), np.uint8)
             for s in range(0, n, 1000):
-                x = torch.from_numpy(images[s:s + 1000]).permute(0, 3, 1, 2).float()
+                x = torch.from_numpy(images[s:min(s + 1000, n)]).permute(0, 3, 1, 2).float()
                 y = F.interpolate(x, size=(a.large, a.large), mode="bilinear", antialias=True, align_corners=False)
                 out[s:s + 1000] = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
             write_idx(os.path.join(a.out, f"cifar{a.large}-train-images-idx3-ubyte"), out)
             write_idx(os.path.join(a.out, f"cifar{a.large}-train-labels-idx1-ubyte"), labels[:n])
             print(f"train at {a.large}x{a.large}: {n} images")
+        if split == "train" and a.clips:
+            n = min(a.clips, len(labels))
+            clips = np.empty((n, 16, 112, 112, 3), np.uint8)
+            for s in range(0, n, 250):
+                x = torch.from_numpy(images[s:min(s + 250, n)]).permute(0, 3, 1, 2).float()
+                big = F.interpolate(x, size=(128, 128), mode="bilinear", antialias=True, align_corners=False)
+                big = big.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                for t in range(16):
+                    clips[s:s + len(big), t] = big[:, t:t + 112, t:t + 112]
+            write_idx(os.path.join(a.out, "cifarclips-train-images-idx3-ubyte"), clips)
+            write_idx(os.path.join(a.out, "cifarclips-train-labels-idx1-ubyte"), labels[:n])
+            print(f"train clips: {n} x 16 x 112 x 112")
 
 
 if __name__ == "__main__":

@@ -295,6 +295,40 @@ TEST(Pack, IdxImagesGzippedAndPlainRoundTrip) {
   EXPECT_NE(msg.find("record 2"), std::string::npos) << msg;
 }
 
+// A 5-D IDX file (N, T, H, W, C) packs as clips: a video shard that hdf5_clips reads.
+TEST(Pack, FiveDimensionalIdxPacksAsClips) {
+  const auto dir = smlab::testing::temp_dir();
+  std::mt19937 rng(9);
+  const int n = 3, t = 4, h = 6, w = 5, c = 3;
+  std::string img = {0, 0, 8, 5, 0, 0, 0, n, 0, 0, 0, t, 0, 0, 0, h, 0, 0, 0, w, 0, 0, 0, c};
+  std::string lab = {0, 0, 8, 1, 0, 0, 0, n, 1, 0, 1};
+  std::vector<uint8_t> pixels(n * t * h * w * c);
+  for (auto& p : pixels) p = static_cast<uint8_t>(rng() & 0xFF);
+  img.append(pixels.begin(), pixels.end());
+  write_text(dir / "clips-images-idx3-ubyte", img);
+  write_text(dir / "clips-labels-idx1-ubyte", lab);
+  pack(dir / "clips-images-idx3-ubyte", dir / "p", {});
+  const auto p = read_packed(dir / "p");
+  EXPECT_EQ(p.kind, "video");
+  EXPECT_EQ(p.sample_shape, std::vector<int64_t>({t, h, w, c}));
+  EXPECT_EQ(p.images, pixels);
+  EXPECT_EQ(p.labels, std::vector<int64_t>({1, 0, 1}));
+  // hdf5_clips at the stored size (no resize, full-size centre crop) gives the pixels back / 255.
+  const auto cfg = smlab::config::load_string(
+      "model: {name: frame_2d}\n", "clips.yaml",
+      {"data.name=hdf5_clips", "data.train=" + (dir / "p").string(), "data.val=" + (dir / "p").string(),
+       "data.frames=4", "data.size=5", "data.resize=0"});
+  const auto ds = build(cfg, Split::Val);
+  const auto b = ds->get({2});
+  ASSERT_EQ(b.input.sizes(), torch::IntArrayRef({1, c, t, 5, 5}));
+  const auto stored = torch::from_blob(pixels.data() + 2 * t * h * w * c, {t, h, w, c}, torch::kUInt8)
+                          .slice(1, 0, 5)  // centre crop of 6 rows to 5: rows 0..4
+                          .permute({3, 0, 1, 2})
+                          .to(torch::kFloat)
+                          .div(255.0f);
+  EXPECT_LT((b.input[0] - stored).abs().max().item<float>(), 1e-6);
+}
+
 TEST(Pack, TruncatedJpegNamesTheFileAndSkipBadCountsIt) {
   const auto dir = smlab::testing::temp_dir();
   std::mt19937 rng(6);
