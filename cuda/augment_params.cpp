@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "cuda/augment_common.h"
 #include "cuda/ops.h"
@@ -256,23 +257,47 @@ void check_jitter(double flip_p, double brightness, double contrast, double satu
 
 }  // namespace
 
-at::Tensor augment_params(int64_t n, int64_t height, int64_t width, c10::ArrayRef<double> scale,
-                          c10::ArrayRef<double> ratio, double flip_p, double brightness, double contrast,
-                          double saturation, double hue, int64_t seed) {
-  TORCH_CHECK(n >= 0 && height >= 1 && width >= 1, "augment_params: need n >= 0 and a non-empty image size");
+namespace {
+
+/// The per-sample draws of augment_params, sample i's crop for heights[i] x widths[i] (one stream).
+at::Tensor draw_image_params(c10::ArrayRef<int64_t> heights, c10::ArrayRef<int64_t> widths,
+                             c10::ArrayRef<double> scale, c10::ArrayRef<double> ratio, double flip_p, double brightness,
+                             double contrast, double saturation, double hue, int64_t seed) {
   check_range(scale, "scale");
   TORCH_CHECK(scale[1] <= 1.0, "augment_params: scale must be <= 1, got ", scale);
   check_range(ratio, "ratio");
   check_jitter(flip_p, brightness, contrast, saturation, hue);
+  const int64_t n = static_cast<int64_t>(heights.size());
   at::Tensor p = at::zeros({n, detail::kAugParams}, at::TensorOptions().dtype(at::kDouble));
   double* P = p.data_ptr<double>();
   Rng rng(seed);
   for (int64_t i = 0; i < n; ++i) {
     double* q = P + i * detail::kAugParams;
-    sample_crop(rng, height, width, scale, ratio, q);
+    sample_crop(rng, heights[i], widths[i], scale, ratio, q);
     sample_photometric(rng, flip_p, brightness, contrast, saturation, hue, q);
   }
   return p;
+}
+
+}  // namespace
+
+at::Tensor augment_params(int64_t n, int64_t height, int64_t width, c10::ArrayRef<double> scale,
+                          c10::ArrayRef<double> ratio, double flip_p, double brightness, double contrast,
+                          double saturation, double hue, int64_t seed) {
+  TORCH_CHECK(n >= 0 && height >= 1 && width >= 1, "augment_params: need n >= 0 and a non-empty image size");
+  const std::vector<int64_t> hs(static_cast<size_t>(n), height), ws(static_cast<size_t>(n), width);
+  return draw_image_params(hs, ws, scale, ratio, flip_p, brightness, contrast, saturation, hue, seed);
+}
+
+at::Tensor augment_params_sizes(c10::ArrayRef<int64_t> heights, c10::ArrayRef<int64_t> widths,
+                                c10::ArrayRef<double> scale, c10::ArrayRef<double> ratio, double flip_p,
+                                double brightness, double contrast, double saturation, double hue, int64_t seed) {
+  TORCH_CHECK(heights.size() == widths.size(), "augment_params_sizes: ", heights.size(), " heights but ",
+              widths.size(), " widths");
+  for (size_t i = 0; i < heights.size(); ++i)
+    TORCH_CHECK(heights[i] >= 1 && widths[i] >= 1, "augment_params_sizes: image ", i, " is ", heights[i], "x",
+                widths[i]);
+  return draw_image_params(heights, widths, scale, ratio, flip_p, brightness, contrast, saturation, hue, seed);
 }
 
 at::Tensor video_params(int64_t n, int64_t frames, int64_t out_t, int64_t height, int64_t width,
@@ -404,9 +429,45 @@ at::Tensor augment_video_impl(const at::Tensor& clips, const at::Tensor& params,
   return out.view({N, out_t, 3, out_h, out_w});
 }
 
+at::Tensor augment_image_list_impl(at::TensorList images, const at::Tensor& params, int64_t out_h, int64_t out_w,
+                                   c10::ArrayRef<double> mean, c10::ArrayRef<double> std, bool channels_last,
+                                   std::optional<at::ScalarType> dtype) {
+  const int64_t N = static_cast<int64_t>(images.size());
+  TORCH_CHECK(N >= 1, "augment_image_list: the list of images is empty");
+  TORCH_CHECK(params.dim() == 2 && params.size(0) == N && params.size(1) == detail::kAugParams,
+              "augment_image_list: params must be [", N, ", ", static_cast<int>(detail::kAugParams),
+              "] (see augment_params_sizes), got ", params.sizes());
+  // Images of one size form one batch: one augment_image call (one kernel launch) per distinct size.
+  std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> groups;
+  for (int64_t i = 0; i < N; ++i) {
+    const at::Tensor& im = images[i];
+    TORCH_CHECK(im.dim() == 3 && im.size(2) == 3 && im.scalar_type() == at::kByte,
+                "augment_image_list: image ", i, " must be uint8 [H, W, 3], got ", im.sizes(), " ", im.scalar_type());
+    TORCH_CHECK(im.device() == images[0].device(), "augment_image_list: image ", i, " is on ", im.device(),
+                ", image 0 on ", images[0].device());
+    groups[{im.size(0), im.size(1)}].push_back(i);
+  }
+  const std::vector<double> m(mean.begin(), mean.end()), s(std.begin(), std.end());
+  at::Tensor out;
+  for (const auto& [size, members] : groups) {
+    std::vector<at::Tensor> batch;
+    for (auto i : members) batch.push_back(images[i]);
+    const at::Tensor index = at::tensor(members, at::TensorOptions().dtype(at::kLong));
+    at::Tensor res = augment_image(at::stack(batch), params.index_select(0, index.to(params.device())), out_h, out_w,
+                                   m, s, channels_last, dtype);
+    if (!out.defined()) {
+      out = at::empty({N, 3, out_h, out_w}, res.options().memory_format(channels_last ? at::MemoryFormat::ChannelsLast
+                                                                                      : at::MemoryFormat::Contiguous));
+    }
+    out.index_copy_(0, index.to(res.device()), res);
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace smlab::ops
 
 TORCH_LIBRARY_IMPL(smlab, CompositeImplicitAutograd, m) {
   m.impl("augment_video", &smlab::ops::augment_video_impl);
+  m.impl("augment_image_list", &smlab::ops::augment_image_list_impl);
 }

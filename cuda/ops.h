@@ -39,6 +39,19 @@ at::Tensor augment_params(int64_t n, int64_t height, int64_t width, c10::ArrayRe
                           c10::ArrayRef<double> ratio, double flip_p, double brightness, double contrast,
                           double saturation, double hue, int64_t seed);
 
+/// augment_params for images of different sizes: sample i's crop is drawn for heights[i] x widths[i].
+/// With all sizes equal it draws exactly what augment_params draws for that size and seed.
+at::Tensor augment_params_sizes(c10::ArrayRef<int64_t> heights, c10::ArrayRef<int64_t> widths,
+                                c10::ArrayRef<double> scale, c10::ArrayRef<double> ratio, double flip_p,
+                                double brightness, double contrast, double saturation, double hue, int64_t seed);
+
+/// augment_image over a list of uint8 HWC images [H_i, W_i, 3] of different sizes, with params
+/// [N, 9] from augment_params_sizes: [N, 3, out_h, out_w], sample i equal to augment_image of image
+/// i alone. Images of equal size go through one augment_image call together.
+at::Tensor augment_image_list(const std::vector<at::Tensor>& images, const at::Tensor& params, int64_t out_h,
+                              int64_t out_w, const std::vector<double>& mean, const std::vector<double>& std,
+                              bool channels_last = false, std::optional<at::ScalarType> dtype = std::nullopt);
+
 /// Fused training transform: uint8 NHWC [N,H,W,3] -> crop params[n] box, bilinear resize to
 /// (out_h, out_w) -> flip -> brightness -> contrast -> saturation -> hue -> (v - mean) / std, written
 /// as [N,3,out_h,out_w] float32 (or bfloat16), NCHW or channels_last. Any strides are accepted.

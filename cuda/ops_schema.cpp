@@ -9,7 +9,7 @@ namespace smlab::ops {
 int ensure_registered() {
   // Referencing this function keeps this object file (and so the TORCH_LIBRARY block
   // below) in any link. The count lets `smlab info` report what is available.
-  return 13;
+  return 15;
 }
 
 at::Tensor normalize_u8(const at::Tensor& images_nhwc, const std::vector<double>& mean,
@@ -35,6 +35,14 @@ at::Tensor augment_image(const at::Tensor& images_nhwc, const at::Tensor& params
   return op.call(images_nhwc, params, out_h, out_w, mean, std, channels_last, dtype);
 }
 
+at::Tensor augment_image_list(const std::vector<at::Tensor>& images, const at::Tensor& params, int64_t out_h,
+                              int64_t out_w, const std::vector<double>& mean, const std::vector<double>& std,
+                              bool channels_last, std::optional<at::ScalarType> dtype) {
+  static auto op = find_op<at::Tensor(at::TensorList, const at::Tensor&, int64_t, int64_t, c10::ArrayRef<double>,
+                                      c10::ArrayRef<double>, bool, std::optional<at::ScalarType>)>(
+      "smlab::augment_image_list");
+  return op.call(images, params, out_h, out_w, mean, std, channels_last, dtype);
+}
 at::Tensor augment_eval(const at::Tensor& images_nhwc, int64_t resize, int64_t out_h, int64_t out_w,
                         const std::vector<double>& mean, const std::vector<double>& std, bool channels_last,
                         std::optional<at::ScalarType> dtype) {
@@ -89,6 +97,9 @@ TORCH_LIBRARY(smlab, m) {
   m.def("augment_params(int n, int height, int width, float[] scale, float[] ratio, float flip_p, float brightness, "
         "float contrast, float saturation, float hue, int seed) -> Tensor",
         &smlab::ops::augment_params);
+  m.def("augment_params_sizes(int[] heights, int[] widths, float[] scale, float[] ratio, float flip_p, "
+        "float brightness, float contrast, float saturation, float hue, int seed) -> Tensor",
+        &smlab::ops::augment_params_sizes);
   m.def("video_params(int n, int frames, int out_t, int height, int width, float[] scale, float[] ratio, "
         "float flip_p, float brightness, float contrast, float saturation, float hue, int seed) -> Tensor",
         &smlab::ops::video_params);
@@ -98,6 +109,8 @@ TORCH_LIBRARY(smlab, m) {
         &smlab::ops::mix_params);
   // Kernels (CPU: augment_cpu.cpp, CUDA: augment_cuda.cu; augment_video is composite, augment_params.cpp):
   m.def("augment_image(Tensor images_nhwc, Tensor params, int out_h, int out_w, float[] mean, float[] std, "
+        "bool channels_last=False, ScalarType? dtype=None) -> Tensor");
+  m.def("augment_image_list(Tensor[] images, Tensor params, int out_h, int out_w, float[] mean, float[] std, "
         "bool channels_last=False, ScalarType? dtype=None) -> Tensor");
   m.def("augment_eval(Tensor images_nhwc, int resize, int out_h, int out_w, float[] mean, float[] std, "
         "bool channels_last=False, ScalarType? dtype=None) -> Tensor");

@@ -159,3 +159,25 @@ TEST(OpsAugment, ConfigPipelineOnDeviceMatchesCpu_CUDA) {
                     smlab::datasets::apply_augmentations({"resize_center_crop"}, u8, e_cpu)),
             5e-5);
 }
+
+// The list op on the GPU (one batched kernel per distinct size) against the CPU list op.
+TEST(OpsAugment, ImageListParity_CUDA) {
+  SMLAB_REQUIRE_CUDA();
+  torch::manual_seed(29);
+  const std::vector<std::pair<int64_t, int64_t>> sizes = {{40, 33}, {17, 64}, {40, 33}, {1, 1}, {90, 70}};
+  std::vector<torch::Tensor> cpu, gpu;
+  std::vector<int64_t> hs, ws;
+  for (const auto& [h, w] : sizes) {
+    cpu.push_back(torch::randint(0, 256, {h, w, 3}, torch::kUInt8));
+    gpu.push_back(cpu.back().cuda());
+    hs.push_back(h);
+    ws.push_back(w);
+  }
+  const auto p = ops::augment_params_sizes(hs, ws, {0.08, 1.0}, {0.75, 4.0 / 3.0}, 0.5, 0.4, 0.4, 0.4, 0.1, 8);
+  const auto ref = ops::augment_image_list(cpu, p, 32, 24, kMean, kStd);
+  poison(ref.numel() * 4);
+  const auto out = ops::augment_image_list(gpu, p, 32, 24, kMean, kStd);
+  ASSERT_TRUE(out.is_cuda());
+  expect_no_nan(out, "augment_image_list");
+  EXPECT_LT(maxdiff(out, ref), 5e-5);  // ImageParity_CUDA's float32 bound
+}

@@ -128,6 +128,47 @@ TEST(OpsAugment, OneByOneImages) {
   EXPECT_LT(maxdiff(y1, to01(x)), 4 * kEps);
 }
 
+// A list of differently sized images: each sample equals augment_image of that image alone with its
+// row of params, whatever the order of sizes in the list (a 1x1 image and a border crop included).
+TEST(OpsAugment, ImageListOfDifferentSizesMatchesOneImageAtATime) {
+  torch::manual_seed(23);
+  const std::vector<std::pair<int64_t, int64_t>> sizes = {{20, 30}, {31, 17}, {20, 30}, {1, 1}, {64, 48}, {31, 17}};
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> hs, ws;
+  for (const auto& [h, w] : sizes) {
+    images.push_back(rand_u8({h, w, 3}));
+    hs.push_back(h);
+    ws.push_back(w);
+  }
+  auto p = ops::augment_params_sizes(hs, ws, {0.08, 1.0}, {3.0 / 4.0, 4.0 / 3.0}, 0.5, 0.4, 0.4, 0.4, 0.1, 77);
+  ASSERT_EQ(p.sizes(), torch::IntArrayRef({6, 9}));
+  for (size_t i = 0; i < sizes.size(); ++i) {  // each crop inside its own image
+    EXPECT_GE(p[i][0].item<double>(), 0);
+    EXPECT_GE(p[i][1].item<double>(), 0);
+    EXPECT_LE(p[i][0].item<double>() + p[i][2].item<double>(), sizes[i].first) << i;
+    EXPECT_LE(p[i][1].item<double>() + p[i][3].item<double>(), sizes[i].second) << i;
+  }
+  p[4] = params({P{64 - 9, 48 - 5, 9, 5, 1}})[0];  // a crop touching the bottom-right border, flipped
+  for (bool cl : {false, true}) {
+    const auto y = ops::augment_image_list(images, p, 12, 10, kMean, kStd, cl);
+    ASSERT_EQ(y.sizes(), torch::IntArrayRef({6, 3, 12, 10}));
+    EXPECT_EQ(y.is_contiguous(cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous), true);
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const auto one = ops::augment_image(images[i].unsqueeze(0), p.narrow(0, static_cast<int64_t>(i), 1), 12, 10,
+                                          kMean, kStd);
+      EXPECT_TRUE(torch::equal(y[static_cast<int64_t>(i)].contiguous(), one[0])) << "image " << i;
+    }
+  }
+  // Equal sizes draw exactly what augment_params draws.
+  const auto same = ops::augment_params_sizes({24, 24, 24}, {30, 30, 30}, {0.08, 1.0}, {0.75, 4.0 / 3.0}, 0.5, 0.4,
+                                              0.4, 0.4, 0.1, 5);
+  EXPECT_TRUE(torch::equal(same, ops::augment_params(3, 24, 30, {0.08, 1.0}, {0.75, 4.0 / 3.0}, 0.5, 0.4, 0.4, 0.4,
+                                                     0.1, 5)));
+  EXPECT_THROW(ops::augment_image_list({images[0], rand_u8({5, 5, 1})}, p.narrow(0, 0, 2), 4, 4, kMean, kStd),
+               c10::Error);  // not RGB
+  EXPECT_THROW(ops::augment_image_list(images, p.narrow(0, 0, 2), 4, 4, kMean, kStd), c10::Error);  // 6 images, 2 rows
+}
+
 TEST(OpsAugment, NonContiguousInputGivesTheSameResult) {
   torch::manual_seed(7);
   auto base = rand_u8({3, 20, 30, 3});
