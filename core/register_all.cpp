@@ -1,5 +1,8 @@
 #include "core/register_all.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
 #include <mutex>
 
 #include "core/components.h"
@@ -31,7 +34,11 @@ std::map<std::string, std::vector<std::string>> registry_catalog() {
   register_all();
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& [kind, view] : registry_views()) out[kind + (kind.back() == 's' ? "es" : "s")] = view.names();
-  out["ops"] = {"smlab::normalize_u8"};
+  // The custom ops, as the dispatcher knows them (cuda/ops_schema.cpp declares them).
+  auto& ops = out["ops"];
+  for (const auto& op : c10::Dispatcher::singleton().getAllOpNames())
+    if (op.name.rfind("smlab::", 0) == 0) ops.push_back(op.name);
+  std::sort(ops.begin(), ops.end());
   return out;
 }
 

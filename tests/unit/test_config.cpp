@@ -152,7 +152,7 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
       {"models",
        {"mlp", "small_cnn", "text_cnn", "bilstm", "transformer_text", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "resnext50_32x4d", "wide_resnet50_2", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "vgg11_bn",
-        "vgg16_bn", "mobilenet_v2", "densenet121", "efficientnet_b0", "r3d_18", "mc3_18", "r2plus1d_18", "c3d",
+        "vgg16_bn", "mobilenet_v2", "densenet121", "efficientnet_b0", "airbench94", "r3d_18", "mc3_18", "r2plus1d_18", "c3d",
         "resnext3d_50", "resnext3d_101", "frame_2d", "lstm_forecaster"}},
       {"datasets", {"synthetic_blobs", "synthetic_images", "synthetic_regression", "synthetic_tokens", "hdf5_images",
                     "text_tsv", "moving_mnist", "video_folder", "hdf5_clips", "csv_table", "time_series_windows"}},
@@ -162,7 +162,12 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
       {"metrics", {"top1", "top5", "macro_f1", "macro_recall", "ece", "mae", "rmse", "r2", "mape", "smape", "mase"}},
       {"augmentations",
        {"hflip", "gaussian_noise", "random_resized_crop_flip_jitter", "random_resized_crop_flip", "resize_center_crop",
-        "random_grayscale", "gaussian_blur", "random_erasing"}}};
+        "random_grayscale", "gaussian_blur", "random_erasing"}},
+      {"ops",
+       {"smlab::normalize_u8", "smlab::augment_params", "smlab::augment_params_sizes", "smlab::video_params",
+        "smlab::erasing_params", "smlab::mix_params", "smlab::augment_image", "smlab::augment_image_list",
+        "smlab::augment_eval", "smlab::augment_video", "smlab::grayscale", "smlab::gaussian_blur",
+        "smlab::random_erasing", "smlab::mixup", "smlab::cutmix"}}};
   for (const auto& [kind, names] : expected) {
     ASSERT_TRUE(catalog.count(kind)) << "no registry " << kind;
     for (const auto& n : names) {
