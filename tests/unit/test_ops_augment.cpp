@@ -387,6 +387,42 @@ TEST(OpsAugment, CutmixPastesTheBoxAndWeighsLabelsByArea) {
   EXPECT_LT(maxdiff(my, lam * y + (1 - lam) * y.index_select(0, perm)), 4 * kEps);
 }
 
+// The float ops are linear in their images, so their backward must be the exact adjoint:
+// <op(x), u> == <x, grad(op)(u)> for random x and u (the dot-product test), in float64 sums.
+// A backward that misses the box, the permutation, the reflect padding or a channel weight fails it.
+TEST(OpsAugment, FloatOpsGradientsPassTheAdjointTest) {
+  torch::manual_seed(31);
+  const int64_t N = 4, C = 3, H = 9, W = 12;
+  const auto x = torch::rand({N, C, H, W}).requires_grad_(true);
+  const auto t = torch::rand({N, 5}).requires_grad_(true);  // soft targets
+  const auto [lam, boxes, perm] = ops::mix_params(N, H, W, 1.0, 3);
+  auto big = boxes.clone();
+  big[1] = torch::tensor({-3, 8, 20, 9});  // a box past the borders (clipped)
+  const auto sigma = torch::tensor({0.4, 1.0, 2.5, 6.0}, torch::kDouble);
+  auto adjoint = [&](const torch::Tensor& out, const torch::Tensor& in, const std::string& what) {
+    const auto u = torch::randn_like(out);
+    const auto g = torch::autograd::grad({out}, {in}, {u}, /*retain_graph=*/true)[0];
+    const double lhs = (out.detach().to(torch::kDouble) * u.to(torch::kDouble)).sum().item<double>();
+    const double rhs = (in.detach().to(torch::kDouble) * g.to(torch::kDouble)).sum().item<double>();
+    EXPECT_NEAR(lhs, rhs, 1e-5 * (std::abs(lhs) + 1)) << what;
+    EXPECT_GT(g.abs().sum().item<double>(), 0) << what;
+  };
+  adjoint(ops::grayscale(x, 3), x, "grayscale 3");
+  adjoint(ops::grayscale(x, 1), x, "grayscale 1");
+  adjoint(ops::gaussian_blur(x, sigma, 13), x, "gaussian_blur (kernel wider than the image)");
+  adjoint(ops::gaussian_blur(x, sigma, 5), x, "gaussian_blur 5");
+  adjoint(ops::random_erasing(x, big, 0.0), x, "random_erasing");
+  auto [mx, my] = ops::mixup(x, t, perm, lam);
+  adjoint(mx, x, "mixup images");
+  adjoint(my, t, "mixup targets");
+  auto [cx, cy] = ops::cutmix(x, t, perm, big);
+  adjoint(cx, x, "cutmix images");
+  adjoint(cy, t, "cutmix targets");
+  // Gradients do not change the forward values.
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::equal(std::get<0>(ops::cutmix(x.detach(), t.detach(), perm, big)), cx.detach()));
+}
+
 TEST(OpsAugment, BadArgumentsAreClear) {
   auto x = torch::zeros({2, 8, 8, 3}, torch::kUInt8);
   auto expect_msg = [](auto fn, const std::string& needle) {
