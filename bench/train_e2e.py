@@ -22,7 +22,7 @@ is copied to the GPU (non_blocking), permuted to NCHW, augmented with torchvisio
 RandomResizedCrop + RandomHorizontalFlip on the GPU batch, normalised, channels_last, bf16 autocast,
 the same SGD; timed with torch.cuda.synchronize() around N steps after W warm-up steps.
 torchvision's resnet50 is the peer of smlab's resnet50 (same architecture, parity-tested); smlab's
-resnet20 is the He et al. CIFAR ResNet, the peer is the same network written here in PyTorch.
+resnet20 is the He et al. CIFAR ResNet, the peer is the same network in PyTorch (bench/train_step.py).
 
 Also reported: training FLOPs per image (torch.utils.flop_counter, forward + backward), the bf16
 matmul rate measured on this GPU (8192^3, CUDA events), the fraction of it reached, and the GPU
@@ -49,6 +49,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_step import CifarResNet  # noqa: E402  (the CIFAR ResNet peer the train-step benchmark uses)
 
 WORKLOADS = {
     # name: (smlab model, packed folder, batch, image size)
@@ -159,44 +162,6 @@ class _Null:
 
 # --------------------------------------------------------------------------------------------- PyTorch
 
-class BasicBlock(nn.Module):
-    """He et al.'s CIFAR block with shortcut option A (subsample, zero-pad channels), as smlab's resnet20."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.stride, self.pad = stride, cout - cin
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        s = x
-        if self.stride != 1 or self.pad:
-            s = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
-        return F.relu(y + s)
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, n=3, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for i, w in enumerate([16, 32, 64]):
-            for j in range(n):
-                layers.append(BasicBlock(cin, w, 2 if (i > 0 and j == 0) else 1))
-                cin = w
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        x = self.layers(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
 def load_packed(folder):
     with open(os.path.join(folder, "manifest.json")) as f:
         m = json.load(f)
@@ -211,7 +176,7 @@ def torch_model(name, classes):
     if name == "resnet50":
         import torchvision
         return torchvision.models.resnet50(num_classes=classes)
-    return CifarResNet(3, classes)
+    return CifarResNet(20, classes)
 
 
 def torch_rate(a, name, folder, batch, size, compile_model):
