@@ -7,6 +7,7 @@
 #
 # Modes:
 #   quick (default)  prefix + build + every cuda-labelled test + the short GPU benchmarks
+#   prefix           unpack the carried .debs into the prefix only
 #   build            prefix + build only
 #   tests            the cuda-labelled tests only (builds first when build-device/ is missing)
 #   long             the long benchmarks only (end-to-end training throughput against PyTorch eager
@@ -60,24 +61,28 @@ prefix() {
   rm -rf "$PREFIX" && mkdir -p "$PREFIX"
   for d in .debs/*.deb; do dpkg -x "$d" "$PREFIX" || fail "dpkg -x $d"; done
   rm -f "$PREFIX"/usr/bin/h5*  # HDF5's compiler wrappers name /usr paths; FindHDF5 then searches HDF5_ROOT
-  # BLAS and LAPACK sit in subfolders behind update-alternatives links, which dpkg -x does not make.
+  local kept=0 dropped=0 have
+  # The machine's libraries, read once (grep -q on a live pipe can end it early: SIGPIPE + pipefail).
+  have="$( (command -v ldconfig >/dev/null && ldconfig -p || /sbin/ldconfig -p) 2>/dev/null | awk '{print $1}')"
+  # BLAS and LAPACK sit in subfolders behind update-alternatives links, which dpkg -x does not make;
+  # linked only where the machine has none.
   for l in blas/libblas.so.3 lapack/liblapack.so.3; do
-    [ -e "$LIBDIR/$l" ] && ln -sf "$l" "$LIBDIR/$(basename "$l")"
+    [ -e "$LIBDIR/$l" ] && ! grep -qxF "$(basename "$l")" <<<"$have" && ln -sf "$l" "$LIBDIR/$(basename "$l")"
   done
-  local kept=0 dropped=0
   for f in "$LIBDIR"/*.so.*; do
-    [ -f "$f" ] || continue
+    [ -f "$f" ] && [ ! -L "$f" ] || continue  # real files; their symlinks follow them below
     local base; base="$(basename "$f")"
     case "$base" in
       libhdf5*|libsz*|libaec*|libyaml-cpp*|libsentencepiece*|libopencv_*) kept=$((kept + 1)); continue ;;
     esac
     local soname; soname="$(objdump -p "$f" 2>/dev/null | awk '/SONAME/ {print $2}')"
-    if [ -n "$soname" ] && ldconfig -p | grep -q "^[[:space:]]*$soname "; then
+    if [ -n "$soname" ] && grep -qxF "$soname" <<<"$have"; then
       rm -f "$f"; dropped=$((dropped + 1))
     else
       kept=$((kept + 1))
     fi
   done
+  find "$LIBDIR" -maxdepth 1 -xtype l -delete  # symlinks to the dropped files
   say "prefix $PREFIX: kept $kept carried libraries, used the machine's own for $dropped"
 }
 
@@ -179,10 +184,11 @@ echo '```' >>"$RESULTS"
 
 case "$MODE" in
   quick) prefix; build; tests; bench_quick ;;
+  prefix) prefix ;;
   build) prefix; build ;;
   tests) tests ;;
   long) bench_long ;;
-  *) echo "usage: scripts/device_check.sh [quick|build|tests|long]"; exit 2 ;;
+  *) echo "usage: scripts/device_check.sh [quick|prefix|build|tests|long]"; exit 2 ;;
 esac
 say "results: $RESULTS"
 cat "$RESULTS"
