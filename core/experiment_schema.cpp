@@ -54,6 +54,22 @@ std::vector<Section> make_sections() {
                "scheduler"});
   s.push_back({"loss", "The training loss. `name` picks a registered loss.",
                Schema().add(registry_name("loss", "cross_entropy", "registered loss name")), "loss"});
+  s.push_back(
+      {"finetune",
+       "Start from saved weights, replace the classifier, freeze parts of the model (see docs/finetuning.md).",
+       Schema()
+           .string("init", "",
+                   "weights to start from: an smlab checkpoint (`smlab import-weights` output, a run's "
+                   "checkpoints/*.pt), a run folder (its best.pt, else last.pt) or a TorchScript module; tensors "
+                   "match by name, and the classifier (the model's last Linear) is freshly initialised when its "
+                   "shape differs (\"\" = random initialisation)")
+           .boolean("strict", true, "tensors missing on either side (other than the classifier) are an error")
+           .list("freeze", Type::StringList, "[]",
+                 "parameter-name prefixes to keep fixed (e.g. [conv1, bn1, layer1]); their norm layers stay in eval "
+                 "mode")
+           .integer("unfreeze_at_epoch", 0,
+                    "train everything after this many epochs (0 = the frozen prefixes stay frozen)", 0),
+       ""});
   Field aug_train{"train", Type::StringList, "[]", "augmentations applied to training batches, in order"};
   aug_train.registry = "augmentation";
   Field aug_eval{"eval", Type::StringList, "[]", "augmentations applied to evaluation batches, in order"};

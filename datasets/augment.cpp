@@ -19,6 +19,9 @@ int64_t draw_seed(at::Generator& gen) {
 
 const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406};
 const std::vector<double> kImageNetStd = {0.229, 0.224, 0.225};
+// CIFAR-10 training-set channel statistics of pixels / 255 (the values torchvision-based recipes use).
+const std::vector<double> kCifar10Mean = {0.4914, 0.4822, 0.4465};
+const std::vector<double> kCifar10Std = {0.2470, 0.2435, 0.2616};
 
 void check_u8_nhwc(const torch::Tensor& x, const char* name) {
   TORCH_CHECK(x.dim() == 4 && x.size(3) == 3 && x.scalar_type() == torch::kUInt8, name,
@@ -106,6 +109,13 @@ PixelPreprocessing eval_preprocessing(const std::vector<std::string>& names,
     p.mean = kImageNetMean;
     p.std = kImageNetStd;
   }
+  // cifar10_normalize on [0, 1] pixels: the same per-channel normalisation with CIFAR-10 statistics.
+  const std::string cifar = "cifar10_normalize";
+  if (std::find(names.begin(), names.end(), cifar) != names.end() ||
+      std::find(train_names.begin(), train_names.end(), cifar) != train_names.end()) {
+    p.mean = kCifar10Mean;
+    p.std = kCifar10Std;
+  }
   if (std::find(names.begin(), names.end(), "resize_center_crop") != names.end())
     p.resize_shorter = std::llround(static_cast<double>(std::min(height, width)) / 0.875);
   return p;
@@ -138,6 +148,32 @@ void register_augmentations() {
                                               return x + 0.1 * torch::randn(x.sizes(), gen, x.options().device(torch::kCPU))
                                                                    .to(x.device());
                                             }});
+  augment_registry().add(
+      "random_crop_pad4",
+      {"zero-pad 4 pixels on every side and crop back to HxW at a random offset per sample (He et al. 2016's "
+       "CIFAR augmentation; torchvision RandomCrop(size, padding=4)); any [B, C, H, W] batch",
+       config::Schema(), [](const torch::Tensor& x, at::Generator& gen) {
+         TORCH_CHECK(x.dim() == 4, "random_crop_pad4 needs [B, C, H, W] batches, got ", x.sizes());
+         constexpr int64_t pad = 4;
+         const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
+         const auto offsets = torch::randint(0, 2 * pad + 1, {b, 2}, gen, torch::TensorOptions().dtype(torch::kLong));
+         const auto padded = torch::constant_pad_nd(x, {pad, pad, pad, pad}, 0);
+         auto out = torch::empty_like(x);
+         const auto* o = offsets.data_ptr<int64_t>();
+         for (int64_t i = 0; i < b; ++i)
+           out[i].copy_(padded[i].narrow(1, o[2 * i], h).narrow(2, o[2 * i + 1], w));
+         return out;
+       }});
+  augment_registry().add(
+      "cifar10_normalize",
+      {"subtract the CIFAR-10 channel mean (0.4914, 0.4822, 0.4465) and divide by the std (0.2470, 0.2435, 0.2616); "
+       "float32 [B, 3, H, W] in [0, 1] (hdf5_images dtype float); list it in augment.train and augment.eval",
+       config::Schema(), [](const torch::Tensor& x, at::Generator&) {
+         check_float_nchw(x, "cifar10_normalize");
+         TORCH_CHECK(x.size(1) == 3, "cifar10_normalize needs 3 channels, got ", x.size(1));
+         const auto opt = x.options();
+         return (x - torch::tensor(kCifar10Mean, opt).view({1, 3, 1, 1})) / torch::tensor(kCifar10Std, opt).view({1, 3, 1, 1});
+       }});
   register_image_ops();
   expose(augment_registry());
 }

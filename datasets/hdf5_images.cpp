@@ -3,6 +3,7 @@
 // (HDF5's serial library is not thread-safe); get() then only gathers and converts, so it is
 // thread-safe. Inputs are [B, C, H, W]: float32 scaled to [0, 1] (dtype: float, the default) or
 // the raw uint8 values (dtype: uint8). Targets are int64 class ids in manifest order.
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -56,6 +57,13 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
     labels = labels.index_select(0, idx);
   }
   if (images.size(0) == 0) throw UserError(plan.path + ": the " + split_name(split) + " split is empty");
+  if (const auto limit = cfg.get<int64_t>("data.limit"); limit > 0 && limit < images.size(0)) {
+    // A seeded random subset (smoke runs on a few hundred images of every class), in file order.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg.get<uint64_t>("data.seed") * 31 + static_cast<uint64_t>(split) + 7);
+    const auto idx = std::get<0>(torch::randperm(images.size(0), gen, torch::kInt64).narrow(0, 0, limit).sort());
+    images = images.index_select(0, idx);
+    labels = labels.index_select(0, idx);
+  }
   DatasetInfo info;
   info.task = Task::Classification;
   info.num_classes = static_cast<int64_t>(p.classes.size());
@@ -84,6 +92,7 @@ void register_hdf5_images() {
                    "float: [B,C,H,W] scaled to [0, 1]; uint8: raw pixel values [B,C,H,W]; uint8_nhwc: raw [B,H,W,C], "
                    "the input of the fused augmentations (random_resized_crop_flip*, resize_center_crop), which "
                    "give float [B,C,H,W]")
+           .integer("limit", 0, "use a seeded random subset of this many images of each split (0 = all; smoke runs)", 0)
            .boolean("verify", true, "check each shard's size and CRC-32 against the manifest"),
        make});
 }

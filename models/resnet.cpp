@@ -27,6 +27,7 @@ struct ResNetOptions {
   TORCH_ARG(int64_t, in_channels) = 3;
   TORCH_ARG(int64_t, num_classes) = 1000;
   TORCH_ARG(bool, zero_init_residual) = false;
+  TORCH_ARG(std::string, stem) = "imagenet";  ///< imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv, no pool
 };
 
 /// torchvision's BasicBlock: two 3x3 convs, identity or projection shortcut.
@@ -111,7 +112,9 @@ class ResNetImpl : public Model {
     TORCH_CHECK(o.bottleneck() || (o.groups() == 1 && o.width_per_group() == 64),
                 "BasicBlock only supports groups=1 and width_per_group=64, got groups=", o.groups(),
                 " width_per_group=", o.width_per_group());
-    conv1_ = register_module("conv1", conv(ConvOptions(o.in_channels(), 64, 7).stride(2).padding(3)));
+    TORCH_CHECK(o.stem() == "imagenet" || o.stem() == "cifar", "ResNet: stem must be imagenet or cifar, got ", o.stem());
+    conv1_ = register_module("conv1", o.stem() == "cifar" ? conv(ConvOptions(o.in_channels(), 64, 3).stride(1).padding(1))
+                                                          : conv(ConvOptions(o.in_channels(), 64, 7).stride(2).padding(3)));
     bn1_ = register_module("bn1", torch::nn::BatchNorm2d(64));
     const int64_t planes[4] = {64, 128, 256, 512};
     for (int i = 0; i < 4; ++i) {
@@ -131,7 +134,7 @@ class ResNetImpl : public Model {
 
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = torch::relu(bn1_(conv1_(x)));
-    h = torch::max_pool2d(h, 3, 2, 1);
+    if (o_.stem() == "imagenet") h = torch::max_pool2d(h, 3, 2, 1);
     for (auto& s : stages_) h = s->forward(h);
     h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
     return fc_(h);
@@ -169,13 +172,18 @@ class ResNetImpl : public Model {
 
 void add_variant(const std::string& name, const std::string& help, ResNetOptions base) {
   registry().add(name, {help,
-                        config::Schema().boolean("zero_init_residual", false,
-                                                 "zero-initialise the last BatchNorm of each residual block"),
+                        config::Schema()
+                            .boolean("zero_init_residual", false,
+                                     "zero-initialise the last BatchNorm of each residual block")
+                            .choice("stem", "imagenet", {"imagenet", "cifar"},
+                                    "imagenet: torchvision's 7x7 stride-2 conv and 3x3 max-pool; cifar: one 3x3 "
+                                    "stride-1 conv, no pool, for 32x32 inputs (conv1 is then 3x3)"),
                         [name, base](const config::Config& cfg, const datasets::DatasetInfo& info) -> ModelPtr {
                           auto o = base;
                           o.in_channels(layers::image_channels(info, name))
                               .num_classes(output_width(info))
-                              .zero_init_residual(cfg.get<bool>("model.zero_init_residual"));
+                              .zero_init_residual(cfg.get<bool>("model.zero_init_residual"))
+                              .stem(cfg.get<std::string>("model.stem"));
                           return std::make_shared<ResNetImpl>(o);
                         }});
 }

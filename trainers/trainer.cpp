@@ -20,6 +20,7 @@
 #include "trainers/checkpoint.h"
 #include "trainers/cuda_graph.h"
 #include "trainers/distributed.h"
+#include "trainers/finetune.h"
 #include "trainers/metrics.h"
 
 namespace fs = std::filesystem;
@@ -108,6 +109,8 @@ class TrainerImpl : public Trainer {
   void swap_ema();
   json log_train_window();
   std::vector<torch::Tensor> state_tensors();
+  void setup_finetune(bool resuming);
+  void unfreeze();
 
   config::Config cfg_;
   TrainOptions opt_;
@@ -143,7 +146,60 @@ class TrainerImpl : public Trainer {
   bool stop_requested_ = false;
   Outcome outcome_ = Outcome::Completed;
   std::chrono::steady_clock::time_point t0_;
+  Freezer freezer_;             // finetune.freeze
+  int64_t unfreeze_at_ = 0;     // finetune.unfreeze_at_epoch
+  json init_report_;            // finetune.init: what was loaded and skipped (new runs only)
 };
+
+/// "file:line: key" for messages about a setting.
+std::string setting(const config::Config& cfg, const std::string& key) {
+  auto it = cfg.origins().find(key);
+  const std::string where = it != cfg.origins().end() ? it->second.str() : cfg.source();
+  return (where.empty() ? "" : where + ": ") + key;
+}
+
+/// finetune.init (a new run only: a resumed one continues from its own checkpoint) and finetune.freeze.
+void TrainerImpl::setup_finetune(bool resuming) {
+  const std::string init = cfg_.get<std::string>("finetune.init");
+  if (!init.empty() && !resuming) {
+    const InitReport rep = init_from_weights(*model_, init, cfg_.get<bool>("finetune.strict"), setting(cfg_, "finetune.init"));
+    if (main_) std::cerr << "[smlab] finetune: " << rep.summary() << "\n";
+    init_report_ = rep.to_json();
+  }
+  freezer_ = Freezer(*model_, cfg_.get<std::vector<std::string>>("finetune.freeze"), setting(cfg_, "finetune.freeze"));
+  unfreeze_at_ = cfg_.get<int64_t>("finetune.unfreeze_at_epoch");
+  if (unfreeze_at_ > 0 && freezer_.prefixes().empty())
+    throw UserError(setting(cfg_, "finetune.unfreeze_at_epoch") + " = " + std::to_string(unfreeze_at_) +
+                    " has nothing to unfreeze: finetune.freeze is empty");
+  if (unfreeze_at_ > 0 && cfg_.get<bool>("train.cuda_graphs"))
+    throw UserError(setting(cfg_, "finetune.unfreeze_at_epoch") +
+                    " changes the trained parameters mid-run, which a captured CUDA graph cannot follow; "
+                    "use train.cuda_graphs=false");
+  freezer_.freeze();
+  if (main_ && freezer_.active()) {
+    int64_t n = 0;
+    for (const auto& p : freezer_.frozen_parameters()) n += p.numel();
+    std::cerr << "[smlab] finetune: froze " << n << " of " << models::parameter_count(*model_) << " parameters (";
+    for (size_t i = 0; i < freezer_.prefixes().size(); ++i) std::cerr << (i ? ", " : "") << freezer_.prefixes()[i];
+    std::cerr << ")" << (unfreeze_at_ > 0 ? ", until epoch " + std::to_string(unfreeze_at_) + " ends" : std::string())
+              << "\n";
+  }
+}
+
+/// finetune.unfreeze_at_epoch: everything trains from now on; the optimizer gains the parameters
+/// (fresh state, the current LR of the schedule).
+void TrainerImpl::unfreeze() {
+  freezer_.unfreeze(model_->is_training());
+  add_param_groups(*optimizer_, freezer_.frozen_parameters(), cfg_);
+  set_lr(*optimizer_, schedule_->lr_at(st_.step));
+  if (ddp_) {  // its reducer covers the trainable parameters only
+    ddp_.reset();
+    ddp_ = std::make_unique<DataParallel>(*model_, *dist_);
+  }
+  if (main_)
+    std::cerr << "[smlab] finetune: unfroze " << freezer_.frozen_parameters().size()
+              << " parameter tensors; every parameter trains from epoch " << unfreeze_at_ + 1 << " on\n";
+}
 
 void TrainerImpl::setup() {
   const auto seed = cfg_.get<uint64_t>("experiment.seed");
@@ -190,6 +246,7 @@ void TrainerImpl::setup() {
   test_loader_ = std::make_unique<datasets::Loader>(test_ds_, eo);
   // Model and optimisation.
   model_ = models::build(cfg_, train_ds_->info());
+  setup_finetune(opt_.resume && fs::exists(opt_.run_dir / "checkpoints" / "last.pt"));
   model_->to(device_);
   channels_last_ = cfg_.get<bool>("train.channels_last");
   if (channels_last_) models::to_channels_last(*model_);
@@ -229,6 +286,8 @@ void TrainerImpl::setup() {
   if (opt_.resume) {
     run_ = RunDir::open(opt_.run_dir);
     if (fs::exists(run_->checkpoints() / "last.pt")) {
+      // The optimizer must have the parameter groups it was saved with.
+      if (unfreeze_at_ > 0 && unfrozen_at(peek_state(run_->checkpoints() / "last.pt"), unfreeze_at_)) unfreeze();
       st_ = load_checkpoint(run_->checkpoints() / "last.pt", *model_, optimizer_.get(), &extras_);
       if (main_) std::cerr << "[smlab] resuming " << run_->path().string() << " at epoch " << st_.epoch + 1 << ", batch "
                 << st_.batch << ", step " << st_.step << "\n";
@@ -237,6 +296,7 @@ void TrainerImpl::setup() {
     }
   } else if (main_) {
     run_ = RunDir::create(cfg_, device_.str(), opt_.run_dir);
+    if (!init_report_.is_null()) write_file_atomic(run_->path() / "finetune.json", init_report_.dump(2) + "\n");
     // What scoring needs to prepare raw inputs as training did (fitted scalers, categories, ...).
     if (const auto prep = train_ds_->preprocessing(); !prep.is_null())
       write_file_atomic(run_->path() / "preprocessing.json", prep.dump(2) + "\n");
@@ -345,7 +405,9 @@ bool TrainerImpl::optimizer_step() {
 }
 
 void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
+  if (unfreeze_at_ > 0 && freezer_.active() && epoch >= unfreeze_at_) unfreeze();
   model_->train();
+  freezer_.apply_modes();  // norm layers of frozen parts keep their running statistics
   train_loader_->start_epoch(epoch, st_.batch);
   const int64_t bpe = train_loader_->batches_per_epoch();
   const uint64_t seed = cfg_.get<uint64_t>("experiment.seed");
@@ -417,6 +479,7 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     // checkpoint of the same step, so that the checkpoint holds its result (best value, patience).
     if (eval_every_steps_ > 0 && st_.step % eval_every_steps_ == 0 && !epoch_end) {
       if (validate(progress, /*closing=*/false)) return;  // non-finite validation loss, or early stop
+      freezer_.apply_modes();  // evaluation put the whole model back in train mode
     }
     if (ckpt_every_ > 0 && st_.step % ckpt_every_ == 0 && !epoch_end) {
       save_last();
@@ -577,6 +640,9 @@ TrainResult TrainerImpl::run() {
   summary["epochs"] = st_.epoch;
   summary["steps"] = st_.step;
   summary["samples"] = st_.samples;
+  if (const fs::path ft = run_->path() / "finetune.json"; fs::exists(ft)) summary["finetune"] = json::parse(read_file(ft));
+  if (!freezer_.prefixes().empty())
+    summary["frozen"] = {{"prefixes", freezer_.prefixes()}, {"unfreeze_at_epoch", unfreeze_at_}};
   if (outcome_ == Outcome::NonFinite) {
     const std::string msg = "the training loss became NaN or Inf at step " + std::to_string(st_.step) + " (epoch " +
                             std::to_string(st_.epoch + 1) + "); stopping. The last good checkpoint is kept at " +

@@ -243,3 +243,16 @@ TEST(Zoo, ImportWeightsVerbWritesACheckpoint) {
   EXPECT_FALSE(std::filesystem::exists(dir / "a.ckpt"));
   EXPECT_EQ(smlab::cli::run({"import-weights", file, ckpt}), 2);  // no --model
 }
+
+TEST(Zoo, ResNetCifarStemKeepsThe32x32Resolution) {
+  const auto info = smlab::testing::classification_info(10, {3, 32, 32});
+  auto tv = build_model("resnet18", info);
+  auto cifar = build_model("resnet18", info, {"model.stem=cifar"});
+  // Only conv1 differs: 64 x 3 x 7 x 7 against 64 x 3 x 3 x 3 weights.
+  EXPECT_EQ(smlab::models::parameter_count(*tv) - smlab::models::parameter_count(*cifar), 64 * 3 * (49 - 9));
+  EXPECT_EQ(cifar->named_parameters()["conv1.weight"].sizes(), (std::vector<int64_t>{64, 3, 3, 3}));
+  cifar->eval();
+  torch::NoGradGuard ng;
+  EXPECT_EQ(cifar->forward(torch::randn({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
+  smlab::testing::expect_user_error([&] { build_model("resnet18", info, {"model.stem=tiny"}); }, {"model.stem", "cifar"});
+}

@@ -470,3 +470,38 @@ TEST(OpsAugment, RegistryEntriesRunAndAreReproducible) {
   auto gf = gen_for(1);
   EXPECT_THROW(smlab::datasets::apply_augmentations({"random_grayscale"}, u8, gf), c10::Error);  // needs float NCHW
 }
+
+TEST(OpsAugment, RandomCropPad4IsAWindowOfThePaddedImage) {
+  torch::manual_seed(3);
+  const auto x = torch::rand({16, 3, 8, 6});
+  auto g1 = at::make_generator<at::CPUGeneratorImpl>(9), g2 = at::make_generator<at::CPUGeneratorImpl>(9);
+  const auto a = smlab::datasets::apply_augmentations({"random_crop_pad4"}, x, g1);
+  EXPECT_TRUE(torch::equal(a, smlab::datasets::apply_augmentations({"random_crop_pad4"}, x, g2)));
+  ASSERT_EQ(a.sizes(), x.sizes());
+  const auto padded = torch::constant_pad_nd(x, {4, 4, 4, 4}, 0);
+  int shifted = 0;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    int hits = 0;
+    for (int64_t dy = 0; dy <= 8; ++dy)
+      for (int64_t dx = 0; dx <= 8; ++dx) {
+        if (torch::equal(a[i], padded[i].narrow(1, dy, 8).narrow(2, dx, 6))) {
+          ++hits;
+          shifted += dy != 4 || dx != 4;
+        }
+      }
+    EXPECT_EQ(hits, 1) << "sample " << i << " is not exactly one 8x6 window of the 4-padded image";
+  }
+  EXPECT_GT(shifted, 8);  // offsets are drawn per sample: most samples move
+}
+
+TEST(OpsAugment, Cifar10NormalizeUsesTheChannelStatisticsAndTheExporterKnowsIt) {
+  const auto x = torch::full({2, 3, 4, 4}, 0.5f);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  const auto y = smlab::datasets::apply_augmentations({"cifar10_normalize"}, x, gen);
+  EXPECT_NEAR(y[0][0][0][0].item<float>(), (0.5 - 0.4914) / 0.2470, 1e-5);
+  EXPECT_NEAR(y[1][2][3][3].item<float>(), (0.5 - 0.4465) / 0.2616, 1e-5);
+  const auto p = smlab::datasets::eval_preprocessing({"cifar10_normalize"}, {"random_crop_pad4", "hflip", "cifar10_normalize"}, 32, 32);
+  EXPECT_EQ(p.mean, (std::vector<double>{0.4914, 0.4822, 0.4465}));
+  EXPECT_EQ(p.std, (std::vector<double>{0.2470, 0.2435, 0.2616}));
+  EXPECT_EQ(p.resize_shorter, 0);
+}

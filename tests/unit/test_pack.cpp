@@ -187,6 +187,32 @@ TEST(Pack, HeldOutValidationSplitPartitionsTrain) {
   EXPECT_EQ(std::get<0>(at::unique_dim(all, 0)).size(0), 30);
 }
 
+TEST(Pack, LimitTakesASeededSubsetOfEverySplit) {
+  const auto dir = smlab::testing::temp_dir();
+  write_png_folder(dir / "raw", 10, 2, 2, 2);
+  pack(dir / "raw", dir / "packed", {});
+  const std::string yaml = "{name: hdf5_images, train: " + (dir / "packed").string() + ", val_fraction: 0.2, dtype: uint8}";
+  const auto full = build(data_cfg(yaml), Split::Train);
+  const auto cfg = data_cfg(yaml, {"data.limit=10"});
+  const auto tr = build(cfg, Split::Train), va = build(cfg, Split::Val);
+  EXPECT_EQ(tr->size(), 10);
+  EXPECT_EQ(va->size(), 6);  // fewer than the limit: all of them
+  // The subset is drawn from the whole training split (not its first 10 records), and repeats.
+  const auto rows = tr->get(iota(10)).input.view({10, -1});
+  const auto again = build(cfg, Split::Train)->get(iota(10)).input.view({10, -1});
+  EXPECT_TRUE(torch::equal(rows, again));
+  const auto all = full->get(iota(24)).input.view({24, -1});
+  std::vector<int64_t> where;
+  for (int64_t i = 0; i < 10; ++i)
+    for (int64_t j = 0; j < 24; ++j)
+      if (torch::equal(rows[i], all[j])) where.push_back(j);
+  ASSERT_EQ(where.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(where.begin(), where.end()));  // file order kept
+  EXPECT_GT(where.back(), 9);
+  const auto other = build(data_cfg(yaml, {"data.limit=10", "data.seed=5"}), Split::Train)->get(iota(10)).input;
+  EXPECT_FALSE(torch::equal(other.view({10, -1}), rows));
+}
+
 TEST(Pack, JpegFolderMatchesOpenCvDecodeAndTarballMatchesFolder) {
   const auto dir = smlab::testing::temp_dir();
   std::mt19937 rng(3);
