@@ -387,3 +387,79 @@ TEST(ScoreExtras, PackedTextShardsAndHdf5MatchCsv) {
   // Sharded HDF5 outputs cannot be merged yet: said clearly.
   smlab::testing::expect_user_error([&] { smlab::score::merge(dir / "a.h5"); }, {"a.h5", "HDF5", "not supported"});
 }
+
+// Video clip shards (`smlab pack --kind video`): every clip scored like the artifact run directly
+// on the stored frames (resized per frame when their size differs); clips of another length are
+// refused with the fix.
+TEST(ScoreExtras, VideoClipShardsAreScored) {
+  const auto dir = smlab::testing::temp_dir();
+  auto info = smlab::models::example_info(InputKind::Video, 3);  // 3 x 8 x 32 x 32
+  info.pixels = true;
+  export_to(dir / "clip.pt", "frame_2d", info);
+  auto a = smlab::models::load_artifact(dir / "clip.pt");
+  ASSERT_EQ(a.meta["input"]["layout"], "NTHWC");
+  smlab::datasets::h5::Shard sh;
+  sh.image_shape = {3, 8, 32, 32, 3};
+  torch::manual_seed(2);
+  const auto clips = torch::randint(0, 256, {3, 8, 32, 32, 3}, torch::kUInt8);
+  sh.images.assign(clips.data_ptr<uint8_t>(), clips.data_ptr<uint8_t>() + clips.numel());
+  sh.labels = {0, 1, 2};
+  sh.ids = {"v1", "v2", "v3"};
+  fs::create_directories(dir / "clips");
+  smlab::datasets::h5::write_shard(dir / "clips" / "shard-00000.h5", sh);
+  ASSERT_EQ(run_score({"--model", (dir / "clip.pt").string(), "--input", (dir / "clips").string(), "--output",
+                       (dir / "out.jsonl").string()}),
+            0);
+  const auto rows = jsonl_by_id(dir / "out.jsonl");
+  ASSERT_EQ(rows.size(), 3u);
+  torch::NoGradGuard ng;
+  const auto p = torch::softmax(a.forward(clips), 1);
+  for (int i = 0; i < 3; ++i)
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(rows.at("v" + std::to_string(i + 1))["probs"]["class" + std::to_string(k)].get<double>(),
+                  p[i][k].item<double>(), 1e-6);
+
+  // Larger frames are resized and centre-cropped frame by frame, like images.
+  smlab::datasets::h5::Shard big = sh;
+  big.image_shape = {3, 8, 40, 40, 3};
+  big.images.assign(3 * 8 * 40 * 40 * 3, 100);
+  smlab::datasets::h5::write_shard(dir / "big.h5", big);
+  ASSERT_EQ(run_score({"--model", (dir / "clip.pt").string(), "--input", (dir / "big.h5").string(), "--output",
+                       (dir / "big.jsonl").string()}),
+            0);
+  const auto flat = torch::full({1, 8, 32, 32, 3}, 100, torch::kUInt8);
+  const auto pf = torch::softmax(a.forward(flat), 1);
+  EXPECT_NEAR(jsonl_by_id(dir / "big.jsonl").at("v2")["probs"]["class0"].get<double>(), pf[0][0].item<double>(), 1e-6);
+
+  // 4-frame clips for an 8-frame model: refused, saying how to fix it.
+  smlab::datasets::h5::Shard short_clips = sh;
+  short_clips.image_shape = {3, 4, 32, 32, 3};
+  short_clips.images.resize(3 * 4 * 32 * 32 * 3);
+  smlab::datasets::h5::write_shard(dir / "short.h5", short_clips);
+  smlab::testing::expect_user_error(
+      [&] {
+        smlab::score::ScoreOptions o;
+        o.model = dir / "clip.pt";
+        o.input = dir / "short.h5";
+        o.output = dir / "short.csv";
+        o.quiet = true;
+        smlab::score::score(o);
+      },
+      {"short.h5", "clips of 4 frames", "--frames 8"});
+  // Image shards for a video model: refused, naming the shard.
+  smlab::datasets::h5::Shard images;
+  images.image_shape = {1, 32, 32, 3};
+  images.images.assign(32 * 32 * 3, 1);
+  images.labels = {0};
+  smlab::datasets::h5::write_shard(dir / "images.h5", images);
+  smlab::testing::expect_user_error(
+      [&] {
+        smlab::score::ScoreOptions o;
+        o.model = dir / "clip.pt";
+        o.input = dir / "images.h5";
+        o.output = dir / "images.csv";
+        o.quiet = true;
+        smlab::score::score(o);
+      },
+      {"images.h5", "takes video clips"});
+}

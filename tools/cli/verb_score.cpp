@@ -20,20 +20,20 @@ Verb score_verb() {
       "by its id: CSV (id,label,confidence,top_k,p_<class>...; regression: id,value_0...), JSONL, or HDF5\n"
       "(.h5: ids, positions, probabilities [N,C], top_k_indices, top_k_probabilities, classes; regression:\n"
       "values). --embeddings adds the classifier's input per row (CSV e_0..., JSONL \"embedding\", HDF5\n"
-      "embeddings [N,D]) for artifacts that have an embed method. Records\n"
-      "that cannot be scored (malformed line, empty text, undecodable image, bad feature) go to\n"
-      "<output>.rejects.csv with the reason, so rows + rejects = inputs. Preprocessing comes from the\n"
-      "artifact (tokenizer, max_len, resize/crop). Work is journaled per chunk in <output>.parts/: rerun\n"
+      "embeddings [N,D]) for artifacts that have an embed method. Records that cannot be scored\n"
+      "(malformed line, empty text, undecodable image, bad feature) go to <output>.rejects.csv with the\n"
+      "reason, so rows + rejects = inputs. Preprocessing comes from the artifact (tokenizer, max_len,\n"
+      "resize/crop). Work is journaled per chunk in <output>.parts/: rerun\n"
       "the same command after a crash or kill and it continues where it stopped, with every input\n"
       "exactly once in the result. --shard i/n (or RANK/WORLD_SIZE under torchrun, SLURM_PROCID/\n"
       "SLURM_NTASKS under srun) scores the i-th contiguous slice into <stem>.shard-i-of-n<ext>;\n"
       "'smlab score merge --output FILE' checks that the shards tile the input and joins them.\n"
       "Inputs: tweets/texts in TSV, CSV (header with the id and text fields, else id = first column and\n"
       "text = last) or JSONL; image folders (recursive) or .list files; tabular rows in CSV/TSV/JSONL;\n"
-      "packed HDF5 shards from 'smlab pack' (one .h5 or a folder; images or texts; id = the shard's stored\n"
-      "id, else the record index). Text is bucketed by token length (each batch padded only to its longest\n"
-      "member, output order unchanged) when the artifact's export check found its outputs independent of\n"
-      "the padded length; --no-bucket pads every batch to max_len.\n"
+      "packed HDF5 shards from 'smlab pack' (one .h5 or a folder; images, video clips or texts; id =\n"
+      "the shard's stored id, else the record index). Text is bucketed by token length (each batch\n"
+      "padded only to its longest member, output order unchanged) when the artifact's export check\n"
+      "found its outputs independent of the padded length; --no-bucket pads every batch to max_len.\n"
       "Time series: with --model a forecaster's run folder (data.name=time_series_windows) and --input a\n"
       "timestamp,value CSV or a folder of them, every point gets the forecast made --anomaly-horizon steps\n"
       "before it, the residual, a robust z-score of the residual (anomaly score) and a flag at\n"
@@ -41,7 +41,7 @@ Verb score_verb() {
       "(the same scoring as 'smlab forecast-eval', on new series; docs/trends_engagement.md).";
   s.positionals = {{"action", "'merge' to join shard outputs (otherwise omitted)", false}};
   s.flags = {{"model", "FILE", "artifact written by 'smlab export' (or a forecaster's run folder, for series)", ""},
-             {"input", "PATH", "TSV/CSV/JSONL file, image folder or .list file", ""},
+             {"input", "PATH", "TSV/CSV/JSONL file, image folder, .list file, or HDF5 shard(s) (.h5 or a pack folder)", ""},
              {"output", "FILE", "output .csv, .jsonl or .h5", ""},
              {"input-format", "FMT", "auto, tsv, csv, jsonl, images, list or hdf5", "auto"},
              {"output-format", "FMT", "auto (from the extension), csv, jsonl or hdf5", "auto"},

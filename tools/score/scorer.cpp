@@ -226,9 +226,11 @@ std::vector<fs::path> hdf5_files(const fs::path& input) {
   return files;
 }
 
-/// Records of packed HDF5 shards (`smlab pack`): texts, or images kept in `store`. The id of a
-/// record is the shard's stored id (an optional 'ids' dataset) or its index over all shards.
-std::vector<Record> read_hdf5(const ScoreOptions& o, bool want_text, PixelStore& store) {
+/// Records of packed HDF5 shards (`smlab pack`): texts, or images / video clips kept in `store`
+/// (`want`: "text", "image" or "video"). The id of a record is the shard's stored id (an
+/// optional 'ids' dataset) or its index over all shards.
+std::vector<Record> read_hdf5(const ScoreOptions& o, const std::string& want, PixelStore& store) {
+  const bool want_text = want == "text";
   std::vector<Record> out;
   for (const auto& f : hdf5_files(o.input)) {
     auto sh = datasets::h5::read_shard(f);
@@ -240,15 +242,18 @@ std::vector<Record> read_hdf5(const ScoreOptions& o, bool want_text, PixelStore&
         throw UserError(f.string() + ": a shard of " + (sh.image_shape.size() == 5 ? "video clips" : "images") +
                         ", but the model takes text");
     } else {
-      if (sh.image_shape.empty()) throw UserError(f.string() + ": a text shard, but the model takes images");
-      if (sh.image_shape.size() != 4)
+      if (sh.image_shape.empty()) throw UserError(f.string() + ": a text shard, but the model takes " + want);
+      if (want == "image" && sh.image_shape.size() != 4)
         throw UserError(f.string() + ": a shard of video clips [N, T, H, W, C]; the model takes images [N, H, W, C]");
+      if (want == "video" && sh.image_shape.size() != 5)
+        throw UserError(f.string() + ": a shard of images [N, H, W, C]; the model takes video clips [N, T, H, W, C]");
       const std::vector<int64_t> shape(sh.image_shape.begin() + 1, sh.image_shape.end());
       if (store.shape.empty()) store.shape = shape;
       if (shape != store.shape)
-        throw UserError(f.string() + ": images of " + dims_str(shape) + " where the earlier shards hold " +
+        throw UserError(f.string() + ": " + want + "s of " + dims_str(shape) + " where the earlier shards hold " +
                         dims_str(store.shape) + "; score the shards separately");
-      const int64_t bytes = shape[0] * shape[1] * shape[2];
+      int64_t bytes = 1;
+      for (auto d : shape) bytes *= d;
       base = static_cast<int64_t>(store.data.size()) / bytes;
       store.data.insert(store.data.end(), sh.images.begin(), sh.images.end());
     }
@@ -317,7 +322,7 @@ class Preprocessor {
       if (norm != "none" && norm != "tweeteval")
         throw UserError(artifact.string() + ": unknown text normalisation '" + norm + "' in its metadata");
       tweet_ = norm == "tweeteval";
-    } else if (in_.at("dtype") == "uint8" && kind_ == "image") {
+    } else if (in_.at("dtype") == "uint8" && (kind_ == "image" || kind_ == "video")) {
       const auto& pre = in_.at("preprocess");
       resize_shorter_ = pre.value("resize_shorter", int64_t{0});
     } else if (kind_ != "features") {
@@ -329,8 +334,26 @@ class Preprocessor {
   /// What the reader must produce: text payloads, tabular fields, or image paths.
   bool wants_text() const { return tokenizer_ != nullptr; }
   bool wants_images() const { return kind_ == "image"; }
+  bool wants_video() const { return kind_ == "video"; }
   int64_t feature_width() const { return kind_ == "features" ? shape_.at(0) : 0; }
   void set_pixels(const PixelStore* store) { pixels_ = store; }
+
+  /// Resizes the shorter side of `img` (resize_shorter, else just enough to cover h x w), crops
+  /// the centre h x w and copies its h*w*c bytes to `dst`.
+  void fit(const cv::Mat& img, int64_t h, int64_t w, int64_t c, uint8_t* dst) const {
+    const double target = resize_shorter_ > 0 ? static_cast<double>(resize_shorter_) : 0.0;
+    const double s = target > 0 ? target / std::min(img.rows, img.cols)
+                                : std::max(static_cast<double>(h) / img.rows, static_cast<double>(w) / img.cols);
+    const int rh = std::max<int>(static_cast<int>(h), static_cast<int>(std::lround(img.rows * s)));
+    const int rw = std::max<int>(static_cast<int>(w), static_cast<int>(std::lround(img.cols * s)));
+    cv::Mat resized;
+    if (rh != img.rows || rw != img.cols) cv::resize(img, resized, cv::Size(rw, rh), 0, 0, cv::INTER_LINEAR);
+    else resized = img;
+    const cv::Mat crop = resized(cv::Rect((rw - static_cast<int>(w)) / 2, (rh - static_cast<int>(h)) / 2,
+                                          static_cast<int>(w), static_cast<int>(h)))
+                             .clone();
+    std::memcpy(dst, crop.data, static_cast<size_t>(h * w * c));
+  }
 
   Prepared operator()(const std::vector<Record>& recs) const {
     const int64_t n = static_cast<int64_t>(recs.size());
@@ -353,44 +376,46 @@ class Preprocessor {
         for (int64_t j = 0; j < m; ++j) p[i * max_len_ + j] = ids[j];
         lengths[i] = std::max<int64_t>(1, m);
       });
-    } else if (kind_ == "image") {
-      const int64_t h = shape_.at(0), w = shape_.at(1), c = shape_.at(2);
-      all = torch::zeros({n, h, w, c}, torch::kUInt8);
+    } else if (kind_ == "image" || kind_ == "video") {
+      // Image [H, W, C] or clip [T, H, W, C] at the model's size; clips only from HDF5 shards.
+      const bool video = kind_ == "video";
+      const int64_t t = video ? shape_.at(0) : 1, h = shape_.at(video ? 1 : 0), w = shape_.at(video ? 2 : 1),
+                    c = shape_.at(video ? 3 : 2);
+      all = video ? torch::zeros({n, t, h, w, c}, torch::kUInt8) : torch::zeros({n, h, w, c}, torch::kUInt8);
       parallel(n, workers_, [&](int64_t i) {
         if (!reason[i].empty()) return;
-        cv::Mat img;
-        if (recs[i].pixels >= 0) {  // RGB pixels from an HDF5 shard
+        if (recs[i].pixels >= 0) {  // RGB pixels from an HDF5 shard, frame by frame
           const auto& st = *pixels_;
-          const int sh = static_cast<int>(st.shape[0]), sw = static_cast<int>(st.shape[1]), sc = static_cast<int>(st.shape[2]);
-          const cv::Mat src(sh, sw, CV_8UC(sc), const_cast<uint8_t*>(st.data.data()) + recs[i].pixels * sh * sw * sc);
-          if (sc == c) img = src;
-          else if (sc == 1 && c == 3) cv::cvtColor(src, img, cv::COLOR_GRAY2RGB);
-          else if (sc == 3 && c == 1) cv::cvtColor(src, img, cv::COLOR_RGB2GRAY);
-          else {
-            reason[i] = "stored image has " + std::to_string(sc) + " channels, the model takes " + std::to_string(c);
+          const size_t d = st.shape.size();
+          const int64_t frames = d == 4 ? st.shape[0] : 1;
+          const int sh = static_cast<int>(st.shape[d - 3]), sw = static_cast<int>(st.shape[d - 2]),
+                    sc = static_cast<int>(st.shape[d - 1]);
+          if (frames != t) {
+            reason[i] = "clip has " + std::to_string(frames) + " frames, the model takes " + std::to_string(t);
             return;
           }
-        } else {
-          img = cv::imread(recs[i].payload, c == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
-          if (img.empty()) {
-            reason[i] = fs::exists(recs[i].payload) ? "cannot decode image" : "no such file";
-            return;
+          for (int64_t f = 0; f < t; ++f) {
+            const cv::Mat src(sh, sw, CV_8UC(sc),
+                              const_cast<uint8_t*>(st.data.data()) + ((recs[i].pixels * t + f) * sh * sw * sc));
+            cv::Mat img;
+            if (sc == c) img = src;
+            else if (sc == 1 && c == 3) cv::cvtColor(src, img, cv::COLOR_GRAY2RGB);
+            else if (sc == 3 && c == 1) cv::cvtColor(src, img, cv::COLOR_RGB2GRAY);
+            else {
+              reason[i] = "stored image has " + std::to_string(sc) + " channels, the model takes " + std::to_string(c);
+              return;
+            }
+            fit(img, h, w, c, all[i].data_ptr<uint8_t>() + f * h * w * c);
           }
-          if (c == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
+          return;
         }
-        // Resize the shorter side (resize_shorter, else just enough to cover HxW), then center-crop.
-        const double target = resize_shorter_ > 0 ? static_cast<double>(resize_shorter_) : 0.0;
-        const double s = target > 0 ? target / std::min(img.rows, img.cols)
-                                    : std::max(static_cast<double>(h) / img.rows, static_cast<double>(w) / img.cols);
-        const int rh = std::max<int>(static_cast<int>(h), static_cast<int>(std::lround(img.rows * s)));
-        const int rw = std::max<int>(static_cast<int>(w), static_cast<int>(std::lround(img.cols * s)));
-        cv::Mat resized;
-        if (rh != img.rows || rw != img.cols) cv::resize(img, resized, cv::Size(rw, rh), 0, 0, cv::INTER_LINEAR);
-        else resized = img;
-        const cv::Mat crop = resized(cv::Rect((rw - static_cast<int>(w)) / 2, (rh - static_cast<int>(h)) / 2,
-                                              static_cast<int>(w), static_cast<int>(h)))
-                                 .clone();
-        std::memcpy(all[i].data_ptr<uint8_t>(), crop.data, static_cast<size_t>(h * w * c));
+        cv::Mat img = cv::imread(recs[i].payload, c == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+        if (img.empty()) {
+          reason[i] = fs::exists(recs[i].payload) ? "cannot decode image" : "no such file";
+          return;
+        }
+        if (c == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
+        fit(img, h, w, c, all[i].data_ptr<uint8_t>());
       });
     } else {  // features
       const int64_t width = shape_.at(0);
@@ -675,11 +700,19 @@ ScoreResult score(const ScoreOptions& opt_in) {
   std::vector<Record> records;
   PixelStore pixels;
   if (in_format == "hdf5") {
-    if (!prep.wants_images() && !prep.wants_text())
+    if (!prep.wants_images() && !prep.wants_text() && !prep.wants_video())
       throw UserError(o.model.string() + " takes " + artifact.meta["input"]["kind"].get<std::string>() +
-                      " inputs: HDF5 input holds images or texts");
-    records = read_hdf5(o, prep.wants_text(), pixels);
+                      " inputs: HDF5 input holds images, video clips or texts");
+    records = read_hdf5(o, prep.wants_text() ? "text" : prep.wants_video() ? "video" : "image", pixels);
+    if (prep.wants_video() && !pixels.shape.empty() &&
+        pixels.shape[0] != artifact.meta["input"]["shape"][0].get<int64_t>())
+      throw UserError(o.input.string() + ": clips of " + std::to_string(pixels.shape[0]) + " frames; " + o.model.string() +
+                      " takes " + artifact.meta["input"]["shape"][0].dump() + " (re-pack with --frames " +
+                      artifact.meta["input"]["shape"][0].dump() + ")");
     prep.set_pixels(&pixels);
+  } else if (prep.wants_video()) {
+    throw UserError(o.model.string() + " takes video clips: --input must be HDF5 clip shards ('smlab pack --kind video'), got " +
+                    in_format);
   } else if (prep.wants_images()) {
     if (in_format != "images" && in_format != "list")
       throw UserError(o.model.string() + " takes images: --input must be an image folder, a .list file or HDF5 shards, got " +
