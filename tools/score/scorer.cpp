@@ -732,15 +732,15 @@ ScoreResult score(const ScoreOptions& opt_in) {
   const int64_t chunks = (end - begin + o.chunk_rows - 1) / o.chunk_rows;
 
   json job = {{"artifact", file_fingerprint(o.model)},
-                    {"config_hash", artifact.meta.value("config_hash", std::string())},
-                    {"input", file_fingerprint(o.input)},
-                    {"input_format", in_format},
-                    {"records", total},
-                    {"shard", {o.shard_index, o.shard_count}},
-                    {"positions", {begin, end}},
-                    {"chunk_rows", o.chunk_rows},
-                    {"output_format", out_format},
-                    {"top_k", o.top_k}};
+              {"config_hash", artifact.meta.value("config_hash", std::string())},
+              {"input", file_fingerprint(o.input)},
+              {"input_format", in_format},
+              {"records", total},
+              {"shard", {o.shard_index, o.shard_count}},
+              {"positions", {begin, end}},
+              {"chunk_rows", o.chunk_rows},
+              {"output_format", out_format},
+              {"top_k", o.top_k}};
   // Keys added later appear only when used, so that older jobs keep their fingerprint.
   if (bucket) job["bucket"] = true;
   if (embed_dim > 0) job["embeddings"] = true;
