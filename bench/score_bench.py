@@ -3,18 +3,27 @@
 TorchScript artifact with a plain-Python batching loop (sentencepiece tokenisation, padding,
 forward, softmax, top-k, CSV rows), in the same run, on the same input and thread count.
 
+Both sides run in two modes: padded (every batch padded to max_len) and bucketed (smlab's
+default for artifacts whose outputs do not depend on the padded length: the records of each
+8192-record chunk sorted by token length, each batch padded only to its longest member, rows
+written in input order). The Python peer's bucketed mode does the same sort-by-length batching in
+plain Python, so that the bucketed ratio compares like with like. The four variants run
+interleaved (one of each per round); the load average is recorded around every run.
+
 Text (CPU): SemEval-2017 4A test tweets (12,284, replicated --repeat times so that a run lasts a
 few seconds), for each sentiment model given. The artifact comes from a short smlab run (weights
 do not change throughput) exported with `smlab export`; both sides time the whole job from
 process start: loading the artifact, reading, tokenising, scoring and writing the output.
 
 usage: bench/score_bench.py [--models text_cnn,bilstm] [--threads 2] [--repeat 4] [--runs 3] [--out FILE.md]
+                           [--modes padded,bucketed]
 Needs build/smlab and the shared datasets (SMLAB_DATA, default ../shared/datasets).
 """
 import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,7 +39,8 @@ PEER = r'''
 import csv, json, sys, time
 t0 = time.perf_counter()
 import torch, sentencepiece as spm
-artifact, tok, inp, out, threads, batch = sys.argv[1:7]
+artifact, tok, inp, out, threads, batch, bucket = sys.argv[1:8]
+bucket = bucket == "1"
 torch.set_num_threads(int(threads))
 extra = {"smlab.json": ""}
 m = torch.jit.load(artifact, _extra_files=extra)
@@ -38,33 +48,51 @@ meta = json.loads(extra["smlab.json"])
 max_len, classes = meta["input"]["max_len"], meta["classes"]
 sp = spm.SentencePieceProcessor(model_file=tok)
 batch = int(batch)
+CHUNK = 8192
 rows = 0
 with open(inp, encoding="utf-8") as f, open(out, "w", newline="") as o, torch.no_grad():
     w = csv.writer(o)
     w.writerow(["id", "label", "confidence", "top_k"] + ["p_" + c for c in classes])
-    def flush(ids, texts):
-        enc = sp.encode(texts)
-        x = torch.zeros(len(texts), max_len, dtype=torch.long)
+    def scores(enc):
+        # enc: token id lists of one batch -> probabilities [n, C]
+        width = max(1, max(min(len(e), max_len) for e in enc)) if bucket else max_len
+        x = torch.zeros(len(enc), width, dtype=torch.long)
         for i, e in enumerate(enc):
             e = e[:max_len]
             x[i, :len(e)] = torch.tensor(e, dtype=torch.long)
-        p = torch.softmax(m(x).float(), 1)
+        return torch.softmax(m(x).float(), 1)
+    def flush(ids, texts):
+        enc = sp.encode(texts)
+        if bucket:  # sort by length, score in batches, put the rows back in input order
+            order = sorted(range(len(enc)), key=lambda i: min(len(enc[i]), max_len))
+            p = torch.empty(len(enc), len(classes))
+            for s in range(0, len(order), batch):
+                idx = order[s:s + batch]
+                p[torch.tensor(idx)] = scores([enc[i] for i in idx])
+        else:
+            p = torch.cat([scores(enc[s:s + batch]) for s in range(0, len(enc), batch)])
         tp, ti = p.topk(min(5, len(classes)), 1)
         for i in range(len(ids)):
             top = ";".join(f"{classes[j]}:{v:.6g}" for v, j in zip(tp[i].tolist(), ti[i].tolist()))
             w.writerow([ids[i], classes[ti[i, 0]], f"{tp[i, 0].item():.6g}", top] + [f"{v:.6g}" for v in p[i].tolist()])
     ids, texts = [], []
+    group = CHUNK if bucket else batch
     for line in f:
         parts = line.rstrip("\n").split("\t")
         if len(parts) < 3 or not parts[2].strip():
             continue
         ids.append(parts[0]); texts.append(parts[2])
-        if len(ids) == batch:
+        if len(ids) == group:
             flush(ids, texts); rows += len(ids); ids, texts = [], []
     if ids:
         flush(ids, texts); rows += len(ids)
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0}))
 '''
+
+
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run(cmd, **kw):
@@ -99,6 +127,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default="")
+    ap.add_argument("--modes", default="padded,bucketed", help="padded, bucketed or both (each for smlab and the peer)")
     a = ap.parse_args()
     if not os.path.exists(TEST):
         print(f"skipping: {TEST} not found (set SMLAB_DATA)")
@@ -123,34 +152,66 @@ def main():
         open(peer_py, "w").write(PEER)
         for model in a.models.split(","):
             art = make_artifact(work, model)
-            ours, theirs = [], []
-            for i in range(a.runs):  # alternate the two sides
-                out = os.path.join(work, f"{model}-s{i}.csv")
-                t0 = time.perf_counter()
-                run([SMLAB, "score", "--model", art, "--input", inp, "--output", out, "--id-field", "0", "--text-field",
-                     "2", "--threads", str(a.threads), "--workers", str(a.workers), "--batch-size", str(a.batch), "--quiet"])
-                ours.append(time.perf_counter() - t0)
-                rows_ours = sum(1 for _ in open(out)) - 1
-                pout = os.path.join(work, f"{model}-p{i}.csv")
-                t0 = time.perf_counter()
-                r = run([sys.executable, peer_py, art, os.path.join(work, "tok.model"), inp, pout, str(a.threads), str(a.batch)])
-                theirs.append(time.perf_counter() - t0)
-                rows_peer = json.loads(r.stdout.strip().splitlines()[-1])["rows"]
+            modes = a.modes.split(",")
+            times = {(side, mode): [] for side in ("smlab", "peer") for mode in modes}
+            cpu = {(side, mode): [] for side in ("smlab", "peer") for mode in modes}
+            loads = []
+            for i in range(a.runs):  # interleave: one run of every variant per round
+                for mode in modes:
+                    out = os.path.join(work, f"{model}-s-{mode}{i}.csv")
+                    extra = ["--no-bucket"] if mode == "padded" else []
+                    loads.append(os.getloadavg()[0])
+                    t0, c0 = time.perf_counter(), child_cpu()
+                    run([SMLAB, "score", "--model", art, "--input", inp, "--output", out, "--id-field", "0", "--text-field",
+                         "2", "--threads", str(a.threads), "--workers", str(a.workers), "--batch-size", str(a.batch),
+                         "--quiet"] + extra)
+                    times[("smlab", mode)].append(time.perf_counter() - t0)
+                    cpu[("smlab", mode)].append(child_cpu() - c0)
+                    rows_ours = sum(1 for _ in open(out)) - 1
+                    pout = os.path.join(work, f"{model}-p-{mode}{i}.csv")
+                    loads.append(os.getloadavg()[0])
+                    t0, c0 = time.perf_counter(), child_cpu()
+                    r = run([sys.executable, peer_py, art, os.path.join(work, "tok.model"), inp, pout, str(a.threads),
+                             str(a.batch), "1" if mode == "bucketed" else "0"])
+                    times[("peer", mode)].append(time.perf_counter() - t0)
+                    cpu[("peer", mode)].append(child_cpu() - c0)
+                    rows_peer = json.loads(r.stdout.strip().splitlines()[-1])["rows"]
+            loads.append(os.getloadavg()[0])
             # Same labels on (nearly) every row: the two sides compute the same thing.
-            ls = {l.split(",")[0]: l.split(",")[1] for l in open(os.path.join(work, f"{model}-s0.csv"))}
-            lp = {l.split(",")[0]: l.split(",")[1] for l in open(os.path.join(work, f"{model}-p0.csv"))}
-            agree = sum(ls.get(k) == v for k, v in lp.items()) / max(len(lp), 1)
-            mo, mt = statistics.median(ours), statistics.median(theirs)
-            res = {"model": model, "inputs": n_in, "rows_smlab": rows_ours, "rows_peer": rows_peer,
-                   "smlab_s": ours, "peer_s": theirs, "smlab_rows_per_s": n_in / mo, "peer_rows_per_s": n_in / mt,
-                   "ratio": mt / mo, "label_agreement": agree}
-            results.append(res)
-            print(json.dumps(res))
-    lines = [f"| model | inputs | smlab rows/s | Python rows/s | ratio (smlab / Python) | label agreement |",
-             "|---|---|---|---|---|---|"]
+            def labels(path):
+                return {l.split(",")[0]: l.split(",")[1] for l in open(path)}
+            ref = labels(os.path.join(work, f"{model}-s-{modes[0]}0.csv"))
+            for mode in modes:
+                lp = labels(os.path.join(work, f"{model}-p-{mode}0.csv"))
+                ls = labels(os.path.join(work, f"{model}-s-{mode}0.csv"))
+                mo, mt = statistics.median(times[("smlab", mode)]), statistics.median(times[("peer", mode)])
+                res = {"model": model, "mode": mode, "inputs": n_in, "rows_smlab": rows_ours, "rows_peer": rows_peer,
+                       "smlab_s": times[("smlab", mode)], "peer_s": times[("peer", mode)],
+                       "smlab_rows_per_s": n_in / mo, "peer_rows_per_s": n_in / mt, "ratio": mt / mo,
+                       # Less sensitive to a loaded machine: the median of each round's peer/smlab wall
+                       # time ratio (the two runs are adjacent), and the ratio of median CPU seconds.
+                       "ratio_paired_median": statistics.median(
+                           p / q for p, q in zip(times[("peer", mode)], times[("smlab", mode)])),
+                       "smlab_cpu_s": cpu[("smlab", mode)], "peer_cpu_s": cpu[("peer", mode)],
+                       "ratio_cpu": statistics.median(cpu[("peer", mode)]) / statistics.median(cpu[("smlab", mode)]),
+                       "label_agreement": sum(ls.get(k) == v for k, v in lp.items()) / max(len(lp), 1),
+                       "label_agreement_vs_first_mode": sum(ref.get(k) == v for k, v in ls.items()) / max(len(ls), 1),
+                       "load_avg_1min": [round(l, 2) for l in loads]}
+                results.append(res)
+                print(json.dumps(res))
+            if "padded" in modes and "bucketed" in modes:
+                sb, pp = ("smlab", "bucketed"), ("peer", "padded")
+                mo, mt = statistics.median(times[sb]), statistics.median(times[pp])
+                results.append({"model": model, "mode": "smlab bucketed vs peer padded", "inputs": n_in,
+                                "smlab_rows_per_s": n_in / mo, "peer_rows_per_s": n_in / mt, "ratio": mt / mo,
+                                "ratio_paired_median": statistics.median(p / q for p, q in zip(times[pp], times[sb])),
+                                "ratio_cpu": statistics.median(cpu[pp]) / statistics.median(cpu[sb]),
+                                "label_agreement": float("nan")})
+    lines = ["| model | mode | inputs | smlab rows/s | Python rows/s | ratio of medians | median of paired ratios | CPU-time ratio | label agreement |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['model']} | {r['inputs']} | {r['smlab_rows_per_s']:.0f} | {r['peer_rows_per_s']:.0f} | "
-                     f"**{r['ratio']:.2f}x** | {r['label_agreement']:.4f} |")
+        lines.append(f"| {r['model']} | {r['mode']} | {r['inputs']} | {r['smlab_rows_per_s']:.0f} | {r['peer_rows_per_s']:.0f} | "
+                     f"**{r['ratio']:.2f}x** | {r['ratio_paired_median']:.2f}x | {r['ratio_cpu']:.2f}x | {r['label_agreement']:.4f} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
@@ -159,8 +220,14 @@ def main():
             f.write(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
                     f"threads {a.threads}, smlab workers {a.workers}, batch {a.batch}; median of {a.runs} alternating runs, "
                     "each timed from process start to the written output.\n\n")
+            loads = [l for r in results for l in r.get("load_avg_1min", [])]
+            if loads:
+                f.write(f"Load average (1 min) sampled before every run: min {min(loads):.2f}, median "
+                        f"{statistics.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores.\n\n")
+            commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
             f.write(f"Command: `python3 bench/score_bench.py --models {a.models} --threads {a.threads} --repeat {a.repeat} "
-                    f"--runs {a.runs} --out {a.out}`\n\n{table}\n\nRaw: `{json.dumps(results)}`\n")
+                    f"--runs {a.runs} --modes {a.modes} --out {a.out}` (commit {commit})\n\n{table}\n\n"
+                    f"Raw: `{json.dumps(results)}`\n")
     return 0
 
 

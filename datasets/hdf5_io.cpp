@@ -82,6 +82,38 @@ void write_numeric(hid_t file, const char* name, hid_t file_type, hid_t mem_type
   check(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, std::string("cannot write '") + name + "'");
 }
 
+void write_strings(hid_t file, const char* name, const std::vector<std::string>& strings, int deflate,
+                   hsize_t chunk_records, const std::filesystem::path& path) {
+  Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  std::vector<const char*> ptrs;
+  ptrs.reserve(strings.size());
+  for (const auto& t : strings) ptrs.push_back(t.c_str());
+  const hsize_t n = strings.size();
+  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Hid dcpl = n > 0 ? chunked_dcpl({std::clamp<hsize_t>(chunk_records, 1, n)}, deflate) : Hid(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  Hid ds(H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) fail(path, std::string("cannot create dataset '") + name + "'");
+  if (n > 0) check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path, std::string("cannot write '") + name + "'");
+}
+
+std::vector<std::string> read_strings(hid_t ds, hsize_t n, const std::filesystem::path& path, const std::string& name) {
+  Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  std::vector<char*> ptrs(n, nullptr);
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path,
+        "cannot read '" + name + "' (truncated or damaged?)");
+  out.reserve(n);
+  for (char* p : ptrs) out.emplace_back(p ? p : "");
+  Hid space(H5Dget_space(ds), H5Sclose);
+  H5Dvlen_reclaim(type, space, H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
 std::vector<hsize_t> dims_of(hid_t ds) {
   Hid space(H5Dget_space(ds), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -125,6 +157,10 @@ void write_shard(const std::filesystem::path& path, const Shard& shard, int defl
       Hid ds(H5Dcreate2(file, "texts", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
       if (!ds.ok()) fail(tmp, "cannot create dataset 'texts'");
       check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), tmp, "cannot write 'texts'");
+    }
+    if (!shard.ids.empty()) {
+      if (shard.ids.size() != n) throw std::logic_error("write_shard: ids do not match labels");
+      write_strings(file, "ids", shard.ids, deflate, 4096, tmp);
     }
     check(H5Fflush(file, H5F_SCOPE_GLOBAL), tmp, "cannot flush");
   });
@@ -185,8 +221,95 @@ Shard read_shard(const std::filesystem::path& path) {
     Hid space(H5Dget_space(ds), H5Sclose);
     H5Dvlen_reclaim(type, space, H5P_DEFAULT, ptrs.data());
   }
+  if (Hid ds = open("ids"); ds.ok()) {
+    const auto dims = dims_of(ds);
+    if (dims.size() != 1 || dims[0] != n) throw UserError(path.string() + ": 'ids' must hold one string per label");
+    out.ids = read_strings(ds, n, path, "ids");
+  }
   if (out.image_shape.empty() && out.texts.empty() && n > 0)
     throw UserError(path.string() + ": shard has neither 'images' nor 'texts'");
+  return out;
+}
+
+void write_arrays(const std::filesystem::path& path, const std::vector<Array>& arrays, int deflate) {
+  write_atomic_with(path, [&](const std::filesystem::path& tmp) {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    quiet();
+    Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!file.ok()) fail(tmp, "cannot create HDF5 file");
+    for (const auto& a : arrays) {
+      std::vector<hsize_t> dims(a.dims.begin(), a.dims.end());
+      hsize_t total = 1;
+      for (auto d : dims) total *= d;
+      if (dims.empty()) throw std::logic_error("write_arrays: '" + a.name + "' has no dimensions");
+      if (a.type == Array::Str) {
+        if (dims.size() != 1 || a.strings.size() != total) throw std::logic_error("write_arrays: '" + a.name + "' shape");
+        write_strings(file, a.name.c_str(), a.strings, deflate, 4096, tmp);
+        continue;
+      }
+      const bool f = a.type == Array::F32;
+      if ((f ? a.f32.size() : a.i64.size()) != total) throw std::logic_error("write_arrays: '" + a.name + "' shape");
+      const hid_t ft = f ? H5T_IEEE_F32LE : H5T_STD_I64LE, mt = f ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64;
+      const void* data = f ? static_cast<const void*>(a.f32.data()) : static_cast<const void*>(a.i64.data());
+      if (total == 0) {  // chunks cannot be empty: an empty contiguous dataset
+        Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+        Hid ds(H5Dcreate2(file, a.name.c_str(), ft, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+        if (!ds.ok()) fail(tmp, "cannot create dataset '" + a.name + "'");
+        continue;
+      }
+      hsize_t row = total / dims[0];
+      write_numeric(file, a.name.c_str(), ft, mt, dims, data, deflate,
+                    std::clamp<hsize_t>((hsize_t{1} << 20) / std::max<hsize_t>(1, row * 4), 1, 65536), tmp);
+    }
+    check(H5Fflush(file, H5F_SCOPE_GLOBAL), tmp, "cannot flush");
+  });
+}
+
+std::vector<Array> read_arrays(const std::filesystem::path& path, const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  quiet();
+  if (!std::filesystem::exists(path)) throw UserError(path.string() + ": no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw UserError(path.string() + ": not an HDF5 file");
+  }
+  Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) fail(path, "cannot open HDF5 file");
+  std::vector<Array> out;
+  for (const auto& name : names) {
+    if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw UserError(path.string() + ": no dataset '" + name + "'");
+    }
+    Hid ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.ok()) fail(path, "cannot open dataset '" + name + "'");
+    Array a;
+    a.name = name;
+    const auto dims = dims_of(ds);
+    hsize_t total = 1;
+    for (auto d : dims) {
+      a.dims.push_back(static_cast<int64_t>(d));
+      total *= d;
+    }
+    Hid type(H5Dget_type(ds), H5Tclose);
+    const auto cls = H5Tget_class(type);
+    if (cls == H5T_STRING) {
+      a.type = Array::Str;
+      if (dims.size() != 1) throw UserError(path.string() + ": '" + name + "' is a string array of rank " + std::to_string(dims.size()));
+      a.strings = read_strings(ds, total, path, name);
+    } else if (cls == H5T_FLOAT) {
+      a.type = Array::F32;
+      a.f32.resize(total);
+      if (total > 0) check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.f32.data()), path, "cannot read '" + name + "'");
+    } else if (cls == H5T_INTEGER) {
+      a.type = Array::I64;
+      a.i64.resize(total);
+      if (total > 0) check(H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.i64.data()), path, "cannot read '" + name + "'");
+    } else {
+      throw UserError(path.string() + ": '" + name + "' has an unsupported element type");
+    }
+    out.push_back(std::move(a));
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 //           uint8 [N, T, H, W, C] (video clip shards)
 //   texts   UTF-8 variable-length strings [N]  (text shards; chunked, deflate-compressed)
 //   labels  int64 [N]
+//   ids     UTF-8 variable-length strings [N]  (optional: record ids, used by `smlab score`)
 // The serial HDF5 library is not thread-safe: every call in this file holds one process-wide
 // mutex, and datasets read whole shards into memory once, at construction.
 #pragma once
@@ -21,6 +22,7 @@ struct Shard {
   std::vector<uint8_t> images;       ///< N*H*W*C (or N*T*H*W*C) bytes, row-major
   std::vector<std::string> texts;    ///< text shards only
   std::vector<int64_t> labels;       ///< N
+  std::vector<std::string> ids;      ///< optional record ids (N or empty)
   int64_t count() const { return static_cast<int64_t>(labels.size()); }
 };
 
@@ -33,6 +35,24 @@ void write_shard(const std::filesystem::path& path, const Shard& shard, int defl
 /// Reads a whole shard. Throws UserError naming the file when it is missing, truncated,
 /// not HDF5, or lacks the expected datasets.
 Shard read_shard(const std::filesystem::path& path);
+
+/// One dataset of a generic HDF5 file: float32, int64 or UTF-8 strings, row-major with `dims`
+/// (the vector of `type` is used).
+struct Array {
+  enum Type { F32, I64, Str } type = F32;
+  std::string name;
+  std::vector<int64_t> dims;
+  std::vector<float> f32;
+  std::vector<int64_t> i64;
+  std::vector<std::string> strings;
+};
+
+/// Writes `arrays` as the datasets of a new HDF5 file, atomically (temporary name, fsync, rename).
+void write_arrays(const std::filesystem::path& path, const std::vector<Array>& arrays, int deflate = 4);
+
+/// Reads the datasets `names` of an HDF5 file (float types as f32, integers as i64, strings).
+/// Throws UserError naming the file and the dataset when one is missing or unreadable.
+std::vector<Array> read_arrays(const std::filesystem::path& path, const std::vector<std::string>& names);
 
 /// CRC-32 (zlib polynomial) of a file's bytes, as 8 lowercase hex digits. Throws UserError.
 std::string crc32_file(const std::filesystem::path& path);

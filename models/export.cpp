@@ -1,9 +1,15 @@
 #include "models/export.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cmath>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -94,6 +100,92 @@ double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
 
 namespace smlab::models {
 namespace {
+
+/// The attribute path ("fc.weight") of a value read from `self` through prim::GetAttr nodes,
+/// or "" when it is computed some other way.
+std::string attribute_path(torch::jit::Value* v) {
+  std::vector<std::string> parts;
+  while (v->node()->kind() == c10::prim::GetAttr) {
+    parts.push_back(v->node()->s(c10::attr::name));
+    v = v->node()->input(0);
+  }
+  if (parts.empty() || v->node()->kind() != c10::prim::Param || v->offset() != 0) return "";
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += (out.empty() ? "" : ".") + *it;
+  return out;
+}
+
+/// The classifier at the end of a traced forward: the aten::linear (or the addmm(bias, x, t(W))
+/// the tracer records for a 2-D Linear) that produces the output, possibly followed by a
+/// softmax/log_softmax/sigmoid, reading its weight (and bias) from module attributes. Its input
+/// is the penultimate feature vector ("embedding").
+struct ClassifierCut {
+  torch::jit::Value* features = nullptr;
+  std::string weight, bias;  ///< attribute paths; bias "" when the layer has none
+};
+
+bool is_one(torch::jit::Value* v) {
+  if (const auto i = torch::jit::constant_as<int64_t>(v)) return *i == 1;
+  if (const auto d = torch::jit::constant_as<double>(v)) return *d == 1.0;
+  return false;
+}
+
+std::optional<ClassifierCut> find_classifier(const std::shared_ptr<torch::jit::Graph>& g) {
+  auto* v = g->outputs().at(0);
+  while (v->node()->kind() == c10::aten::softmax || v->node()->kind() == c10::aten::log_softmax ||
+         v->node()->kind() == c10::aten::sigmoid)
+    v = v->node()->input(0);
+  auto* n = v->node();
+  ClassifierCut c;
+  torch::jit::Value *w = nullptr, *b = nullptr;
+  if (n->kind() == c10::aten::linear && n->inputs().size() == 3) {
+    c.features = n->input(0);
+    w = n->input(1);
+    b = n->input(2);
+  } else if (n->kind() == c10::aten::addmm && n->inputs().size() == 5 && is_one(n->input(3)) && is_one(n->input(4)) &&
+             n->input(2)->node()->kind() == c10::aten::t) {
+    c.features = n->input(1);
+    w = n->input(2)->node()->input(0);
+    b = n->input(0);
+  } else {
+    return std::nullopt;
+  }
+  c.weight = attribute_path(w);
+  if (c.weight.empty()) return std::nullopt;
+  if (b->type()->kind() != c10::TypeKind::NoneType) {
+    c.bias = attribute_path(b);
+    if (c.bias.empty()) return std::nullopt;
+  }
+  return c;
+}
+
+/// Adds `embed(x)` (the classifier's input) and `forward_embed(x)` (a tuple of forward's output
+/// and that input, computed once) to a traced module. Returns the classifier's attribute paths,
+/// or nothing when the graph does not end in a linear classifier read from module attributes.
+std::optional<ClassifierCut> add_embed_methods(torch::jit::Module& m) {
+  const auto forward = m.get_method("forward").graph();
+  auto probe = find_classifier(forward);
+  if (!probe) return std::nullopt;
+  auto add = [&](const std::string& name, bool with_output) {
+    auto g = forward->copy();
+    const auto cut = find_classifier(g);
+    auto* emb = cut->features;
+    auto* out = g->outputs().at(0);
+    g->eraseOutput(0);
+    if (with_output) {
+      auto* tuple = g->insertNode(g->createTuple({out, emb}));
+      g->registerOutput(tuple->output());
+    } else {
+      g->registerOutput(emb);
+    }
+    torch::jit::EliminateDeadCode(g);
+    auto* f = m._ivalue()->compilation_unit()->create_function(c10::QualifiedName(*m.type()->name(), name), g);
+    m.type()->addMethod(f);
+  };
+  add("embed", false);
+  add("forward_embed", true);
+  return probe;
+}
 
 std::string task_name(datasets::Task t) { return t == datasets::Task::Classification ? "classification" : "regression"; }
 
@@ -208,6 +300,49 @@ Artifact export_model(Model& model, const config::Config& cfg, const datasets::D
   if (!(err <= 1e-5))
     throw UserError("export of " + name + ": the TorchScript graph disagrees with the C++ model at batch 3 (relative error " +
                     std::to_string(err) + " > 1e-5); its forward probably bakes an input size into the trace");
+  // Penultimate features: `embed` and `forward_embed`, checked by recomputing the logits from
+  // the embedding with the C++ model's classifier weights.
+  if (const auto cut = add_embed_methods(a.module)) {
+    std::map<std::string, torch::Tensor> params;
+    for (const auto& p : model.named_parameters()) params[p.key()] = p.value();
+    const auto e = a.module.run_method("embed", x).toTensor();
+    const auto w = params.count(cut->weight) ? params.at(cut->weight) : torch::Tensor();
+    const auto b = cut->bias.empty() ? torch::Tensor() : params.count(cut->bias) ? params.at(cut->bias) : torch::Tensor();
+    if (w.defined() && e.dim() == 2 && (cut->bias.empty() || b.defined())) {
+      auto logits = torch::linear(e, w, b);
+      const auto out = fn(x);
+      // The output may be the classifier's softmax ("probabilities" artifacts).
+      if (!torch::allclose(logits, out, 1e-4, 1e-5) && torch::allclose(torch::softmax(logits, 1), out, 1e-4, 1e-5))
+        logits = torch::softmax(logits, 1);
+      const double embed_err = relative_error(logits, out);
+      if (embed_err <= 1e-5) {
+        const auto dot = cut->weight.rfind('.');
+        a.meta["embed"] = {{"methods", {"embed", "forward_embed"}},
+                           {"dim", e.size(1)},
+                           {"classifier", dot == std::string::npos ? std::string() : cut->weight.substr(0, dot)},
+                           {"relative_error", embed_err}};
+      }
+    }
+  }
+  // Token models: does the graph take shorter (trailing-padded) sequences and give the same
+  // outputs as at max_len? Then a scorer may pad each batch only to its longest member.
+  if (in["dtype"] == "int64" && in.at("shape").size() == 1) {
+    const int64_t L = in["shape"][0].get<int64_t>(), vocab = in.at("vocab_size").get<int64_t>();
+    auto toks = torch::randint(1, vocab, {3, L}, torch::kLong);
+    const std::vector<int64_t> lens = {1, std::min<int64_t>(3, L), std::min<int64_t>(7, L)};
+    for (int64_t r = 0; r < 3; ++r) toks[r].slice(0, lens[r]).zero_();
+    double len_err = std::numeric_limits<double>::infinity();
+    try {
+      const auto ref = fn(toks);
+      len_err = std::max(relative_error(a.forward(toks.slice(1, 0, lens[2]).contiguous()), ref),
+                         relative_error(a.forward(toks.slice(0, 0, 1).slice(1, 0, 1).contiguous()), ref.slice(0, 0, 1)));
+    } catch (const std::exception&) {
+      // a graph that bakes the length in: no variable lengths
+    }
+    a.meta["input"]["variable_length"] = len_err <= 1e-5;
+    a.meta["input"]["length_check"] = {{"lengths", {1, lens[2], L}},
+                                       {"relative_error", std::isfinite(len_err) ? nlohmann::json(len_err) : nlohmann::json(nullptr)}};
+  }
   std::string tok = info.tokenizer;
   if (tok.empty() && cfg.has("data.tokenizer")) tok = cfg.get<std::string>("data.tokenizer");
   if (info.vocab_size > 0 && !tok.empty()) {

@@ -17,16 +17,23 @@ Verb score_verb() {
   s.summary = "batch-score inputs with a TorchScript artifact, resumably; 'score merge' joins shard outputs";
   s.description =
       "Scores every input record with an artifact from 'smlab export' and writes one row per input, keyed\n"
-      "by its id: CSV (id,label,confidence,top_k,p_<class>...; regression: id,value_0...) or JSONL. Records\n"
-      "that cannot be scored (malformed line, empty text, undecodable image, bad feature) go to\n"
-      "<output>.rejects.csv with the reason, so rows + rejects = inputs. Preprocessing comes from the\n"
-      "artifact (tokenizer, max_len, resize/crop). Work is journaled per chunk in <output>.parts/: rerun\n"
+      "by its id: CSV (id,label,confidence,top_k,p_<class>...; regression: id,value_0...), JSONL, or HDF5\n"
+      "(.h5: ids, positions, probabilities [N,C], top_k_indices, top_k_probabilities, classes; regression:\n"
+      "values). --embeddings adds the classifier's input per row (CSV e_0..., JSONL \"embedding\", HDF5\n"
+      "embeddings [N,D]) for artifacts that have an embed method. Records that cannot be scored\n"
+      "(malformed line, empty text, undecodable image, bad feature) go to <output>.rejects.csv with the\n"
+      "reason, so rows + rejects = inputs. Preprocessing comes from the artifact (tokenizer, max_len,\n"
+      "resize/crop). Work is journaled per chunk in <output>.parts/: rerun\n"
       "the same command after a crash or kill and it continues where it stopped, with every input\n"
       "exactly once in the result. --shard i/n (or RANK/WORLD_SIZE under torchrun, SLURM_PROCID/\n"
       "SLURM_NTASKS under srun) scores the i-th contiguous slice into <stem>.shard-i-of-n<ext>;\n"
       "'smlab score merge --output FILE' checks that the shards tile the input and joins them.\n"
       "Inputs: tweets/texts in TSV, CSV (header with the id and text fields, else id = first column and\n"
-      "text = last) or JSONL; image folders (recursive) or .list files; tabular rows in CSV/TSV/JSONL.\n"
+      "text = last) or JSONL; image folders (recursive) or .list files; tabular rows in CSV/TSV/JSONL;\n"
+      "packed HDF5 shards from 'smlab pack' (one .h5 or a folder; images, video clips or texts; id =\n"
+      "the shard's stored id, else the record index). Text is bucketed by token length (each batch\n"
+      "padded only to its longest member, output order unchanged) when the artifact's export check\n"
+      "found its outputs independent of the padded length; --no-bucket pads every batch to max_len.\n"
       "Time series: with --model a forecaster's run folder (data.name=time_series_windows) and --input a\n"
       "timestamp,value CSV or a folder of them, every point gets the forecast made --anomaly-horizon steps\n"
       "before it, the residual, a robust z-score of the residual (anomaly score) and a flag at\n"
@@ -34,10 +41,10 @@ Verb score_verb() {
       "(the same scoring as 'smlab forecast-eval', on new series; docs/trends_engagement.md).";
   s.positionals = {{"action", "'merge' to join shard outputs (otherwise omitted)", false}};
   s.flags = {{"model", "FILE", "artifact written by 'smlab export' (or a forecaster's run folder, for series)", ""},
-             {"input", "PATH", "TSV/CSV/JSONL file, image folder or .list file", ""},
-             {"output", "FILE", "output .csv or .jsonl", ""},
-             {"input-format", "FMT", "auto, tsv, csv, jsonl, images or list", "auto"},
-             {"output-format", "FMT", "auto (from the extension), csv or jsonl", "auto"},
+             {"input", "PATH", "TSV/CSV/JSONL file, image folder, .list file, or HDF5 shard(s) (.h5 or a pack folder)", ""},
+             {"output", "FILE", "output .csv, .jsonl or .h5", ""},
+             {"input-format", "FMT", "auto, tsv, csv, jsonl, images, list or hdf5", "auto"},
+             {"output-format", "FMT", "auto (from the extension), csv, jsonl or hdf5", "auto"},
              {"id-field", "NAME", "id column name or 0-based index, or JSON key ('line': line numbers)", "id"},
              {"text-field", "NAME", "text column name or 0-based index, or JSON key", "text"},
              {"batch-size", "N", "records per forward pass", "256"},
@@ -49,6 +56,8 @@ Verb score_verb() {
              {"workers", "N", "host threads for reading, tokenising and decoding", "2"},
              {"shard", "I/N", "score the I-th of N contiguous slices", ""},
              {"limit", "N", "score only the first N records (0 = all)", "0"},
+             {"no-bucket", "", "text: pad every batch to max_len instead of its longest member", ""},
+             {"embeddings", "", "also write the penultimate features (the classifier's input) per row", ""},
              {"quiet", "", "no progress output", ""},
              {"checkpoint", "WHICH", "series: best or last checkpoint of the run", "best"}};
   const auto series_flags = anomaly_flags("series: ");
@@ -57,6 +66,7 @@ Verb score_verb() {
                 "--output scores.csv",
                 "smlab score --model sentiment.pt --input tweets.jsonl --output scores.jsonl --device cuda --precision bf16",
                 "smlab score --model sentiment.pt --input tweets.tsv --output out/scores.csv --shard 0/4",
+                "smlab score --model resnet18.pt --input packed/cifar10-test --output scores.h5 --embeddings",
                 "smlab score merge --output out/scores.csv",
                 "smlab score --model runs/nab_lstm/r1 --input $SMLAB_DATA/nab_realtweets/data --output "
                 "anomaly.csv --refractory 288"};
@@ -98,6 +108,8 @@ Verb score_verb() {
             o.workers = args.get_int("workers");
             o.limit = args.get_int("limit");
             o.quiet = args.has("quiet");
+            o.bucket = !args.has("no-bucket");
+            o.embeddings = args.has("embeddings");
             if (args.has("shard")) {
               const auto sh = args.get("shard");
               const auto slash = sh.find('/');

@@ -9,6 +9,12 @@
 // done the parts are concatenated in position order into <output> (atomically), a
 // <output>.done.json summary is written and the parts are removed.
 //
+// Inputs: text (TSV, CSV, JSONL), images (folder, .list), tabular rows (CSV, TSV, JSONL) and
+// packed HDF5 shards from `smlab pack` (images or texts; one shard or a folder; ids are the
+// shards' stored `ids` or the record index). Outputs: CSV, JSONL, or HDF5 (.h5: ids, positions,
+// probabilities [N, C], top_k_indices/top_k_probabilities [N, K], classes, optional embeddings
+// [N, D]; regression: values), assembled atomically from the journaled chunks at the end.
+//
 // Preprocessing comes from the artifact's metadata: the embedded tokenizer and max_len for
 // text, resize/crop for images (normalisation is inside the graph), the feature count for
 // tabular rows. Host work (reading, tokenising, decoding) for the next chunk runs on worker
@@ -25,9 +31,9 @@ namespace smlab::score {
 struct ScoreOptions {
   std::filesystem::path model;   ///< artifact from `smlab export`
   std::filesystem::path input;   ///< file or folder
-  std::filesystem::path output;  ///< .csv or .jsonl (format from the extension unless output_format)
+  std::filesystem::path output;  ///< .csv, .jsonl or .h5 (format from the extension unless output_format)
   std::string input_format = "auto";   ///< auto, tsv, csv, jsonl, images, list, hdf5
-  std::string output_format = "auto";  ///< auto, csv, jsonl
+  std::string output_format = "auto";  ///< auto, csv, jsonl, hdf5
   std::string id_field = "id";         ///< column name (or 0-based index) / JSON key of the row id
   std::string text_field = "text";     ///< column name (or 0-based index) / JSON key of the text
   int64_t batch_size = 256;
@@ -39,6 +45,11 @@ struct ScoreOptions {
   int workers = 2;                 ///< host threads that read, tokenise and decode
   int64_t shard_index = 0, shard_count = 1;
   int64_t limit = 0;  ///< score only the first `limit` inputs (0 = all)
+  /// Text: sort each chunk's records by token length and pad every batch only to its longest
+  /// member (output order unchanged). Used only when the artifact's metadata says its outputs do
+  /// not depend on the padded length (input.variable_length, checked at export).
+  bool bucket = true;
+  bool embeddings = false;  ///< also write the classifier's input (needs an artifact with `embed`)
   bool quiet = false;
 };
 
