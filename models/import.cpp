@@ -11,7 +11,6 @@
 #include "core/error.h"
 
 namespace smlab::models {
-namespace {
 
 std::string shape_str(const torch::Tensor& t) {
   std::ostringstream s;
@@ -19,15 +18,12 @@ std::string shape_str(const torch::Tensor& t) {
   return s.str();
 }
 
-/// "a, b, c (and 7 more)" for the first `n` of `items`.
-std::string first_few(const std::vector<std::string>& items, size_t n = 5) {
+std::string first_few(const std::vector<std::string>& items, size_t n) {
   std::string out;
   for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? ", " : "") + items[i];
   if (items.size() > n) out += " (and " + std::to_string(items.size() - n) + " more)";
   return out;
 }
-
-}  // namespace
 
 void import_weights(torch::nn::Module& m, const std::filesystem::path& torchscript_file, bool strict) {
   const std::string file = torchscript_file.string();

@@ -6,6 +6,8 @@
 #include <torch/nn/module.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace smlab::models {
 
@@ -22,5 +24,11 @@ namespace smlab::models {
 ///   auto net = smlab::models::build(cfg, info);                 // model.name: resnet50
 ///   smlab::models::import_weights(*net, "resnet50_torchvision.pt");
 void import_weights(torch::nn::Module& m, const std::filesystem::path& torchscript_file, bool strict = true);
+
+/// A tensor's shape as the weight-loading reports print it: "[64, 3, 7, 7]".
+std::string shape_str(const torch::Tensor& t);
+
+/// "a, b, c (and 7 more)" for the first `n` of `items`: the reports' lists of tensor names.
+std::string first_few(const std::vector<std::string>& items, size_t n = 5);
 
 }  // namespace smlab::models

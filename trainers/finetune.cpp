@@ -8,27 +8,15 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "models/import.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace smlab::trainers {
-namespace {
 
-std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
-
-std::string join(const std::vector<std::string>& items, size_t n = 8) {
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? ", " : "") + items[i];
-  if (items.size() > n) out += " (and " + std::to_string(items.size() - n) + " more)";
-  return out;
-}
-
-}  // namespace
+using models::first_few;  // the report formatting of smlab import-weights
+using models::shape_str;
 
 bool under_prefix(const std::string& name, const std::string& prefix) {
   return name.size() >= prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
@@ -88,8 +76,8 @@ json InitReport::to_json() const { return {{"file", file}, {"loaded", loaded}, {
 
 std::string InitReport::summary() const {
   std::string s = "loaded " + std::to_string(loaded.size()) + " tensors from " + file;
-  if (!skipped.empty()) s += "; skipped (freshly initialised): " + join(skipped, 4);
-  if (!unused.empty()) s += "; unused from the file: " + join(unused, 4);
+  if (!skipped.empty()) s += "; skipped (freshly initialised): " + first_few(skipped, 4);
+  if (!unused.empty()) s += "; unused from the file: " + first_few(unused, 4);
   return s;
 }
 
@@ -133,11 +121,11 @@ InitReport init_from_weights(torch::nn::Module& model, const fs::path& path, boo
     if (!head.empty()) msg += " (only the classifier '" + head + "' may differ, and is then replaced)";
     msg += ":";
     if (!mismatched.empty())
-      msg += "\n  " + std::to_string(mismatched.size()) + " shape mismatch(es): " + join(mismatched, 5);
+      msg += "\n  " + std::to_string(mismatched.size()) + " shape mismatch(es): " + first_few(mismatched, 5);
     if (strict && !missing.empty())
-      msg += "\n  " + std::to_string(missing.size()) + " missing from the file: " + join(missing, 5);
+      msg += "\n  " + std::to_string(missing.size()) + " missing from the file: " + first_few(missing, 5);
     if (strict && !rep.unused.empty())
-      msg += "\n  " + std::to_string(rep.unused.size()) + " in the file but not in the model: " + join(rep.unused, 5);
+      msg += "\n  " + std::to_string(rep.unused.size()) + " in the file but not in the model: " + first_few(rep.unused, 5);
     if (strict && (!missing.empty() || !rep.unused.empty())) msg += "\n  (finetune.strict=false skips names missing on either side)";
     throw UserError(msg);
   }
@@ -168,9 +156,9 @@ Freezer::Freezer(torch::nn::Module& model, std::vector<std::string> prefixes, co
       if (!c.value()->parameters(true).empty()) top.push_back(c.key());
     }
     for (const auto& p : model.named_parameters(false)) top.push_back(p.key());
-    throw UserError(where + ": " + join(unmatched, 20) + (unmatched.size() == 1 ? " matches" : " match") +
+    throw UserError(where + ": " + first_few(unmatched, 20) + (unmatched.size() == 1 ? " matches" : " match") +
                     " no parameter of the model; prefixes are dotted parameter-name prefixes such as " +
-                    "'layer1' or 'layer1.0'; the model's top-level modules with parameters: " + join(top, 64));
+                    "'layer1' or 'layer1.0'; the model's top-level modules with parameters: " + first_few(top, 64));
   }
   for (const auto& p : model.named_parameters(true)) {
     ++total_params_;
@@ -191,7 +179,7 @@ Freezer::Freezer(torch::nn::Module& model, std::vector<std::string> prefixes, co
 void Freezer::freeze() {
   if (prefixes_.empty()) return;
   if (static_cast<int64_t>(params_.size()) == total_params_)
-    throw UserError("finetune.freeze [" + join(prefixes_, 64) + "] covers every parameter of the model: nothing would train");
+    throw UserError("finetune.freeze [" + first_few(prefixes_, 64) + "] covers every parameter of the model: nothing would train");
   for (auto& p : params_) p.set_requires_grad(false);
   frozen_ = true;
   apply_modes();
