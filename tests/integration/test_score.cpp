@@ -19,6 +19,7 @@
 #include "core/text.h"
 #include "datasets/tokenizer.h"
 #include "models/export.h"
+#include "score_helpers.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 #include "tools/score/scorer.h"
@@ -28,26 +29,9 @@ using smlab::models::InputKind;
 
 namespace {
 
-/// Exports a freshly initialised model of `name` for `info` to `file`; returns the C++ model.
-smlab::models::ModelPtr export_to(const fs::path& file, const std::string& name, const smlab::datasets::DatasetInfo& info,
-                                  std::vector<std::string> overrides = {}) {
-  smlab::register_all();
-  torch::manual_seed(4);
-  overrides.insert(overrides.begin(), "model.name=" + name);
-  const auto cfg = smlab::config::load_string("version: 1\n", "score.yaml", overrides);
-  auto model = smlab::models::build(cfg, info);
-  smlab::models::save_artifact(smlab::models::export_model(*model, cfg, info), file);
-  model->eval();
-  return model;
-}
-
-std::vector<std::string> lines_of(const fs::path& p) {
-  std::vector<std::string> out;
-  std::istringstream in(smlab::read_file(p));
-  std::string l;
-  while (std::getline(in, l)) out.push_back(l);
-  return out;
-}
+using smlab::testing::export_to;
+using smlab::testing::lines_of;
+using smlab::testing::run_score;
 
 /// A CSV of `n` rows "id,f0..f15" with a few bad rows mixed in; returns the good features by id.
 std::map<std::string, std::vector<float>> write_features(const fs::path& p, int64_t n, int64_t* bad_rows) {
@@ -86,12 +70,6 @@ std::map<std::string, std::vector<float>> write_features(const fs::path& p, int6
   }
   smlab::write_file_atomic(p, s.str());
   return good;
-}
-
-int run_score(std::vector<std::string> args) {
-  args.insert(args.begin(), "score");
-  args.push_back("--quiet");
-  return smlab::cli::run(args);
 }
 
 }  // namespace

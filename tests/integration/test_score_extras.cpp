@@ -20,6 +20,7 @@
 #include "datasets/pack.h"
 #include "datasets/tokenizer.h"
 #include "models/export.h"
+#include "score_helpers.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 #include "tools/score/scorer.h"
@@ -30,31 +31,10 @@ using smlab::models::InputKind;
 
 namespace {
 
-smlab::models::ModelPtr export_to(const fs::path& file, const std::string& name, const smlab::datasets::DatasetInfo& info,
-                                  std::vector<std::string> overrides = {}) {
-  smlab::register_all();
-  torch::manual_seed(4);
-  overrides.insert(overrides.begin(), "model.name=" + name);
-  const auto cfg = smlab::config::load_string("version: 1\n", "score.yaml", overrides);
-  auto model = smlab::models::build(cfg, info);
-  smlab::models::save_artifact(smlab::models::export_model(*model, cfg, info), file);
-  model->eval();
-  return model;
-}
-
-std::vector<std::string> lines_of(const fs::path& p) {
-  std::vector<std::string> out;
-  std::istringstream in(smlab::read_file(p));
-  std::string l;
-  while (std::getline(in, l)) out.push_back(l);
-  return out;
-}
-
-int run_score(std::vector<std::string> args) {
-  args.insert(args.begin(), "score");
-  args.push_back("--quiet");
-  return smlab::cli::run(args);
-}
+using smlab::testing::export_to;
+using smlab::testing::lines_of;
+using smlab::testing::run_score;
+using smlab::testing::score_quietly;
 
 const char* kWords[] = {"good", "bad", "movie", "great", "awful", "happy", "sad", "day", "night", "love",
                         "the", "a", "very", "not", "really", "so", "film", "plot", "actor", "music"};
@@ -254,15 +234,7 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
   a.meta.erase("embed");
   smlab::models::save_artifact(a, dir / "old.pt");
   smlab::testing::expect_user_error(
-      [&] {
-        smlab::score::ScoreOptions o;
-        o.model = dir / "old.pt";
-        o.input = dir / "in.jsonl";
-        o.output = dir / "old.jsonl";
-        o.embeddings = true;
-        o.quiet = true;
-        smlab::score::score(o);
-      },
+      [&] { score_quietly(dir / "old.pt", dir / "in.jsonl", dir / "old.jsonl", true); },
       {"old.pt", "has no embed method", "re-export"});
 }
 
@@ -333,14 +305,7 @@ TEST(ScoreExtras, PackedShardsInAndHdf5Out) {
   clips.labels = {0};
   smlab::datasets::h5::write_shard(dir / "clips.h5", clips);
   smlab::testing::expect_user_error(
-      [&] {
-        smlab::score::ScoreOptions o;
-        o.model = dir / "img.pt";
-        o.input = dir / "clips.h5";
-        o.output = dir / "clips.csv";
-        o.quiet = true;
-        smlab::score::score(o);
-      },
+      [&] { score_quietly(dir / "img.pt", dir / "clips.h5", dir / "clips.csv"); },
       {"clips.h5", "video clips"});
 }
 
@@ -437,14 +402,7 @@ TEST(ScoreExtras, VideoClipShardsAreScored) {
   short_clips.images.resize(3 * 4 * 32 * 32 * 3);
   smlab::datasets::h5::write_shard(dir / "short.h5", short_clips);
   smlab::testing::expect_user_error(
-      [&] {
-        smlab::score::ScoreOptions o;
-        o.model = dir / "clip.pt";
-        o.input = dir / "short.h5";
-        o.output = dir / "short.csv";
-        o.quiet = true;
-        smlab::score::score(o);
-      },
+      [&] { score_quietly(dir / "clip.pt", dir / "short.h5", dir / "short.csv"); },
       {"short.h5", "clips of 4 frames", "--frames 8"});
   // Image shards for a video model: refused, naming the shard.
   smlab::datasets::h5::Shard images;
@@ -453,13 +411,6 @@ TEST(ScoreExtras, VideoClipShardsAreScored) {
   images.labels = {0};
   smlab::datasets::h5::write_shard(dir / "images.h5", images);
   smlab::testing::expect_user_error(
-      [&] {
-        smlab::score::ScoreOptions o;
-        o.model = dir / "clip.pt";
-        o.input = dir / "images.h5";
-        o.output = dir / "images.csv";
-        o.quiet = true;
-        smlab::score::score(o);
-      },
+      [&] { score_quietly(dir / "clip.pt", dir / "images.h5", dir / "images.csv"); },
       {"images.h5", "takes video clips"});
 }
