@@ -34,6 +34,7 @@ usage: bench/train_e2e.py --build BUILD --data PACKED [--quick] [--models resnet
   --device cpu runs the same comparison on the CPU (small step counts; no bf16 peak, no utilisation).
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -162,6 +163,7 @@ class _Null:
 
 # --------------------------------------------------------------------------------------------- PyTorch
 
+@functools.lru_cache(maxsize=1)  # the eager and the compiled peer read the same shards once
 def load_packed(folder):
     with open(os.path.join(folder, "manifest.json")) as f:
         m = json.load(f)

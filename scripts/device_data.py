@@ -45,6 +45,13 @@ def write_idx(path, array):
     os.replace(tmp, path)
 
 
+def resized(images, size):
+    """uint8 [N, H, W, 3] -> uint8 [N, size, size, 3], bilinear with antialias, rounded."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def read_split(tar_path, split, limit):
     """(images uint8 [N, 32, 32, 3], labels uint8 [N], classes) in archive order."""
     members, names = [], set()
@@ -89,9 +96,7 @@ def main():
             n = min(a.large_count, len(labels))
             out = np.empty((n, a.large, a.large, 3), np.uint8)
             for s in range(0, n, 1000):
-                x = torch.from_numpy(images[s:min(s + 1000, n)]).permute(0, 3, 1, 2).float()
-                y = F.interpolate(x, size=(a.large, a.large), mode="bilinear", antialias=True, align_corners=False)
-                out[s:s + 1000] = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                out[s:s + 1000] = resized(images[s:min(s + 1000, n)], a.large)
             write_idx(os.path.join(a.out, f"cifar{a.large}-train-images-idx3-ubyte"), out)
             write_idx(os.path.join(a.out, f"cifar{a.large}-train-labels-idx1-ubyte"), labels[:n])
             print(f"train at {a.large}x{a.large}: {n} images")
@@ -99,9 +104,7 @@ def main():
             n = min(a.clips, len(labels))
             clips = np.empty((n, 16, 112, 112, 3), np.uint8)
             for s in range(0, n, 250):
-                x = torch.from_numpy(images[s:min(s + 250, n)]).permute(0, 3, 1, 2).float()
-                big = F.interpolate(x, size=(128, 128), mode="bilinear", antialias=True, align_corners=False)
-                big = big.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                big = resized(images[s:min(s + 250, n)], 128)
                 for t in range(16):
                     clips[s:s + len(big), t] = big[:, t:t + 112, t:t + 112]
             write_idx(os.path.join(a.out, "cifarclips-train-images-idx3-ubyte"), clips)
