@@ -3,6 +3,7 @@
 # Extra arguments go to ctest, e.g. `bash scripts/test.sh -L unit`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python3 "$ROOT/scripts/check_layers.py"   # a lower layer never includes a higher one (seconds)
 bash "$ROOT/scripts/install_deps.sh"
 bash "$ROOT/scripts/build.sh"
 export SMLAB_DATA="${SMLAB_DATA:-$(cd "$ROOT/.." && pwd)/shared/datasets}"

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "core/register_all.h"
+#include "tools/register_all.h"
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);

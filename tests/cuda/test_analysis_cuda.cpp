@@ -6,7 +6,7 @@
 #include "core/config.h"
 #include "models/model.h"
 #include "test_util.h"
-#include "trainers/kmeans.h"
+#include "analysis/kmeans.h"
 
 using namespace smlab;
 
@@ -15,19 +15,19 @@ TEST(Cluster, LloydAndSilhouetteParity_CUDA) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
   const auto x = torch::randn({2000, 5}, gen, torch::kDouble) + (torch::arange(2000) % 4).unsqueeze(1).to(torch::kDouble) * 3;
   const auto init = x.slice(0, 0, 4).clone();
-  const auto cpu = cluster::lloyd(x, init, 100, 0.0);
-  const auto gpu = cluster::lloyd(x.cuda(), init.cuda(), 100, 0.0);
+  const auto cpu = analysis::cluster::lloyd(x, init, 100, 0.0);
+  const auto gpu = analysis::cluster::lloyd(x.cuda(), init.cuda(), 100, 0.0);
   EXPECT_TRUE(torch::equal(cpu.labels, gpu.labels.cpu()));
   EXPECT_EQ(cpu.iterations, gpu.iterations);
   EXPECT_NEAR(cpu.inertia, gpu.inertia, 1e-9 * cpu.inertia);
   EXPECT_TRUE(torch::allclose(cpu.centroids, gpu.centroids.cpu(), 1e-12, 1e-12));
-  EXPECT_NEAR(cluster::silhouette(x, cpu.labels, 4), cluster::silhouette(x.cuda(), gpu.labels, 4), 1e-10);
+  EXPECT_NEAR(analysis::cluster::silhouette(x, cpu.labels, 4), analysis::cluster::silhouette(x.cuda(), gpu.labels, 4), 1e-10);
   // the full k-means++ run: same seeded draws, so the same result
-  cluster::KMeansOptions o;
+  analysis::cluster::KMeansOptions o;
   o.k = 4;
   o.n_init = 3;
   o.seed = 5;
-  const auto a = cluster::kmeans(x, o), b = cluster::kmeans(x.cuda(), o);
+  const auto a = analysis::cluster::kmeans(x, o), b = analysis::cluster::kmeans(x.cuda(), o);
   EXPECT_TRUE(torch::equal(a.labels, b.labels.cpu()));
   EXPECT_NEAR(a.inertia, b.inertia, 1e-9 * a.inertia);
 }

@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
-#include "core/register_all.h"
-#include "models/export.h"
+#include "tools/register_all.h"
+#include "inference/export.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 
@@ -97,7 +97,7 @@ TEST(Cifar10, SmokeRunsLearnAndTheEnsembleCombinesThem) {
   EXPECT_GE(p, 0.0);
   EXPECT_LE(p, 1.0);
   // The exported ensemble takes uint8 32x32 RGB and normalises with the CIFAR-10 statistics.
-  const auto a = smlab::models::load_artifact(dir / "ens" / "model.pt");
+  const auto a = smlab::inference::load_artifact(dir / "ens" / "model.pt");
   EXPECT_EQ(a.meta["input"]["shape"], json({32, 32, 3}));
   EXPECT_NEAR(a.meta["input"]["preprocess"]["mean"][0].get<double>(), 0.4914, 1e-9);
   EXPECT_NEAR(a.meta["input"]["preprocess"]["std"][2].get<double>(), 0.2616, 1e-9);

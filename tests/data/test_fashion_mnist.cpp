@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
-#include "core/register_all.h"
-#include "models/export.h"
+#include "tools/register_all.h"
+#include "inference/export.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 
@@ -35,7 +35,7 @@ TEST(FashionMnist, SmokeRunLearnsAndExports) {
   // 10 classes: chance is 10%; two short epochs on 2,700 images already separate most classes.
   EXPECT_GT(summary["test"]["top1"].get<double>(), 0.5) << summary.dump(2);
   ASSERT_EQ(smlab::cli::run({"export", run.string(), "--output", (dir / "fm.pt").string()}), 0);
-  const auto a = smlab::models::load_artifact(dir / "fm.pt");
+  const auto a = smlab::inference::load_artifact(dir / "fm.pt");
   EXPECT_EQ(a.meta["input"]["dtype"], "uint8");
   EXPECT_EQ(a.meta["input"]["shape"], nlohmann::json({28, 28, 1}));
   EXPECT_EQ(a.meta["classes"].size(), 10u);

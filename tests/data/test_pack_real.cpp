@@ -13,7 +13,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "datasets/dataset.h"
 #include "datasets/pack.h"
 #include "datasets/tokenizer.h"

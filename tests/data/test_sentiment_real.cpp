@@ -10,7 +10,7 @@
 #include <unordered_set>
 
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "datasets/text_prep.h"
 #include "datasets/text_tsv.h"
 #include "test_util.h"

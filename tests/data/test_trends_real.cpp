@@ -13,9 +13,9 @@
 #include "datasets/tabular.h"
 #include "datasets/time_series.h"
 #include "test_util.h"
-#include "trainers/cross_validate.h"
-#include "trainers/forecast_eval.h"
-#include "trainers/segment.h"
+#include "analysis/cross_validate.h"
+#include "analysis/forecast_eval.h"
+#include "analysis/segment.h"
 #include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -60,10 +60,10 @@ TEST(RealTrends, NabForecasterSmoke) {
                                         "train.tensorboard=false"});
   const auto r = smlab::trainers::train(cfg);
   EXPECT_EQ(r.summary["status"], "completed");
-  smlab::trainers::ForecastEvalOptions o;
+  smlab::analysis::ForecastEvalOptions o;
   o.labels = labels.string();
   o.score.window = 288;
-  const auto rep = smlab::trainers::forecast_eval(cfg, r.run_dir / "checkpoints" / "best.pt", r.run_dir, o);
+  const auto rep = smlab::analysis::forecast_eval(cfg, r.run_dir / "checkpoints" / "best.pt", r.run_dir, o);
   ASSERT_EQ(rep["series"].size(), 8u);
   for (auto& [name, js] : rep["series"].items()) {
     EXPECT_TRUE(js["1h"]["mase"].is_number()) << name;
@@ -86,11 +86,11 @@ TEST(RealEngagement, FacebookMetricsTableAndCrossValidationSmoke) {
   EXPECT_EQ(train->preprocessor().features[2].categories, (std::vector<std::string>{"1", "2", "3"}));
   EXPECT_EQ(train->info().output_dim, 12);
   EXPECT_EQ(train->info().input_shape, (std::vector<int64_t>{5 + 4 + 3}));
-  smlab::trainers::CrossValidateOptions o;
+  smlab::analysis::CrossValidateOptions o;
   o.folds = 2;
   o.output_dir = out / "cv";
   o.overrides = {"experiment.device=cpu", "experiment.output_dir=" + out.string(), "train.epochs=3"};
-  const auto r = smlab::trainers::cross_validate(experiment("engagement/fb_metrics_mlp.yaml"), o);
+  const auto r = smlab::analysis::cross_validate(experiment("engagement/fb_metrics_mlp.yaml"), o);
   // SOURCE.md: 500 rows, missing Paid 1, like 1, share 4 (5 distinct rows): 495 rows are predicted
   const auto& c = r["targets"]["Lifetime Post Consumers"]["pooled"];
   EXPECT_EQ(c["count"].get<double>(), 495);
@@ -101,7 +101,7 @@ TEST(RealEngagement, FacebookMetricsTableAndCrossValidationSmoke) {
 TEST(RealEngagement, LiveSellersSegmentSmoke) {
   REQUIRE_DATA(csv, "fb_live_sellers_thailand/Live.csv");
   const auto out = smlab::testing::temp_dir();
-  smlab::trainers::SegmentOptions o;
+  smlab::analysis::SegmentOptions o;
   o.input = csv;
   o.output_dir = out;
   o.k_min = 2;
@@ -109,7 +109,7 @@ TEST(RealEngagement, LiveSellersSegmentSmoke) {
   o.n_init = 2;
   o.limit = 1500;
   o.device = "cpu";
-  const auto r = smlab::trainers::segment(o);
+  const auto r = smlab::analysis::segment(o);
   EXPECT_EQ(r["rows"], 1500);
   EXPECT_TRUE(r["welch"]["p_greater"].is_number());
   const auto seg = smlab::datasets::read_csv(out / "segments.csv");

@@ -9,7 +9,7 @@
 #include <map>
 
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "test_util.h"
 #include "trainers/trainer.h"
 

@@ -9,10 +9,10 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
-#include "core/register_all.h"
-#include "models/export.h"
+#include "tools/register_all.h"
+#include "inference/export.h"
 #include "tools/cli/cli.h"
-#include "tools/score/scorer.h"
+#include "inference/scorer.h"
 
 namespace smlab::testing {
 
@@ -24,7 +24,7 @@ inline models::ModelPtr export_to(const std::filesystem::path& file, const std::
   overrides.insert(overrides.begin(), "model.name=" + name);
   const auto cfg = config::load_string("version: 1\n", "score.yaml", overrides);
   auto model = models::build(cfg, info);
-  models::save_artifact(models::export_model(*model, cfg, info), file);
+  inference::save_artifact(inference::export_model(*model, cfg, info), file);
   model->eval();
   return model;
 }

@@ -5,9 +5,9 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "datasets/dataset.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 
@@ -37,7 +37,7 @@ TEST(EnsembleCli, TwoQuickstartRunsCombineCalibrateAndExport) {
   EXPECT_NEAR(summary["gain_over_best_member_top1"].get<double>(), summary["ensemble_test"]["top1"].get<double>() - best,
               1e-12);
 
-  auto a = smlab::models::load_artifact(dir / "ens" / "model.pt");
+  auto a = smlab::inference::load_artifact(dir / "ens" / "model.pt");
   EXPECT_EQ(a.meta["model"], "ensemble");
   EXPECT_EQ(a.meta["outputs"], "probabilities");
   const auto cfg = smlab::config::load(dir / "r0" / "config.yaml");

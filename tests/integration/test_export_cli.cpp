@@ -4,9 +4,9 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "datasets/dataset.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
@@ -20,7 +20,7 @@ TEST(ExportCli, QuickstartRunExportsAndMatchesItsCheckpoint) {
                              "train.tensorboard=false", "experiment.device=cpu"}),
             0);
   ASSERT_EQ(smlab::cli::run({"export", run.string(), "--output", (dir / "q.pt").string(), "--checkpoint", "last"}), 0);
-  auto a = smlab::models::load_artifact(dir / "q.pt");
+  auto a = smlab::inference::load_artifact(dir / "q.pt");
   EXPECT_EQ(a.meta["model"], "mlp");
   EXPECT_EQ(a.meta["checkpoint"], "last");
   EXPECT_EQ(a.meta["input"]["shape"], nlohmann::json({16}));
@@ -36,7 +36,7 @@ TEST(ExportCli, QuickstartRunExportsAndMatchesItsCheckpoint) {
   std::iota(idx.begin(), idx.end(), 0);
   const auto batch = test->get(idx);
   torch::NoGradGuard ng;
-  EXPECT_LE(smlab::models::relative_error(a.forward(batch.input), model->forward(batch.input)), 1e-5);
+  EXPECT_LE(smlab::inference::relative_error(a.forward(batch.input), model->forward(batch.input)), 1e-5);
 
   // Bad usage is refused with status 2.
   EXPECT_EQ(smlab::cli::run({"export", run.string(), "--checkpoint", "newest"}), 2);

@@ -15,14 +15,14 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "core/text.h"
 #include "datasets/tokenizer.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "score_helpers.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
-#include "tools/score/scorer.h"
+#include "inference/scorer.h"
 
 namespace fs = std::filesystem;
 using smlab::models::InputKind;

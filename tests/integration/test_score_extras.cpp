@@ -14,16 +14,16 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "core/text.h"
 #include "datasets/hdf5_io.h"
 #include "datasets/pack.h"
 #include "datasets/tokenizer.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "score_helpers.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
-#include "tools/score/scorer.h"
+#include "inference/scorer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -113,7 +113,7 @@ TEST(ScoreExtras, BucketedTextScoresEqualUnbucketedScores) {
     info.input_shape = {64};
     const auto art = dir / (name + ".pt");
     export_to(art, name, info, {"data.name=text_tsv", "data.tokenizer=" + tok.string(), "data.max_len=64"});
-    const auto meta = smlab::models::load_artifact(art).meta;
+    const auto meta = smlab::inference::load_artifact(art).meta;
     ASSERT_TRUE(meta["input"].value("variable_length", false)) << meta["input"].dump();
     const std::vector<std::string> common = {"--model", art.string(), "--input", (dir / "in.tsv").string(), "--id-field",
                                              "0", "--text-field", "1", "--chunk-rows", "300", "--batch-size", "16"};
@@ -152,9 +152,9 @@ TEST(ScoreExtras, BucketingIsOffWhenTheArtifactDoesNotAllowIt) {
   info.vocab_size = 60;
   info.input_shape = {64};
   export_to(dir / "a.pt", "text_cnn", info, {"data.name=text_tsv", "data.tokenizer=" + tok.string(), "data.max_len=64"});
-  auto a = smlab::models::load_artifact(dir / "a.pt");
+  auto a = smlab::inference::load_artifact(dir / "a.pt");
   a.meta["input"]["variable_length"] = false;
-  smlab::models::save_artifact(a, dir / "fixed.pt");
+  smlab::inference::save_artifact(a, dir / "fixed.pt");
   ASSERT_EQ(run_score({"--model", (dir / "fixed.pt").string(), "--input", (dir / "in.tsv").string(), "--id-field", "0",
                        "--text-field", "1", "--output", (dir / "out.csv").string()}),
             0);
@@ -183,26 +183,26 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
     }
     const auto art = dir / (c.name + ".pt");
     auto model = export_to(art, c.name, info, ov);
-    auto a = smlab::models::load_artifact(art);
+    auto a = smlab::inference::load_artifact(art);
     ASSERT_TRUE(a.meta.contains("embed")) << a.meta.dump();
     EXPECT_EQ(a.meta["embed"]["classifier"], "fc");
     torch::manual_seed(9);
-    const auto raw = smlab::models::example_raw_input(a.meta, 5);
+    const auto raw = smlab::inference::example_raw_input(a.meta, 5);
     const auto x = c.kind == InputKind::Image ? raw.permute({0, 3, 1, 2}).to(torch::kFloat) / 255.0 : raw;
     torch::NoGradGuard ng;
     const auto feats = penultimate(*model, "fc", x);
     const auto emb = a.module.run_method("embed", raw).toTensor();
     ASSERT_EQ(emb.sizes(), feats.sizes());
     EXPECT_EQ(emb.size(1), a.meta["embed"]["dim"].get<int64_t>());
-    EXPECT_LE(smlab::models::relative_error(emb, feats), 1e-5);
+    EXPECT_LE(smlab::inference::relative_error(emb, feats), 1e-5);
     std::shared_ptr<torch::nn::LinearImpl> fc;
     for (const auto& m : model->named_modules())
       if (m.key() == "fc") fc = std::dynamic_pointer_cast<torch::nn::LinearImpl>(m.value());
     ASSERT_TRUE(fc);
-    EXPECT_LE(smlab::models::relative_error(fc->forward(emb), model->forward(x)), 1e-5);
+    EXPECT_LE(smlab::inference::relative_error(fc->forward(emb), model->forward(x)), 1e-5);
     const auto both = a.module.run_method("forward_embed", raw).toTuple();
-    EXPECT_LE(smlab::models::relative_error(both->elements()[0].toTensor(), a.forward(raw)), 1e-6);
-    EXPECT_LE(smlab::models::relative_error(both->elements()[1].toTensor(), emb), 1e-6);
+    EXPECT_LE(smlab::inference::relative_error(both->elements()[0].toTensor(), a.forward(raw)), 1e-6);
+    EXPECT_LE(smlab::inference::relative_error(both->elements()[1].toTensor(), emb), 1e-6);
   }
 
   // Through `smlab score --embeddings` (JSONL keeps full float precision).
@@ -212,7 +212,7 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
   ASSERT_EQ(run_score({"--model", (dir / "bilstm.pt").string(), "--input", (dir / "in.jsonl").string(), "--output",
                        (dir / "emb.jsonl").string(), "--embeddings"}),
             0);
-  auto a = smlab::models::load_artifact(dir / "bilstm.pt");
+  auto a = smlab::inference::load_artifact(dir / "bilstm.pt");
   auto tk = smlab::datasets::Tokenizer::load(tok);
   const auto rows = jsonl_by_id(dir / "emb.jsonl");
   ASSERT_EQ(rows.size(), 2u);
@@ -232,7 +232,7 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
 
   // An artifact without the method is refused with a clear message.
   a.meta.erase("embed");
-  smlab::models::save_artifact(a, dir / "old.pt");
+  smlab::inference::save_artifact(a, dir / "old.pt");
   smlab::testing::expect_user_error(
       [&] { score_quietly(dir / "old.pt", dir / "in.jsonl", dir / "old.jsonl", true); },
       {"old.pt", "has no embed method", "re-export"});
@@ -245,7 +245,7 @@ TEST(ScoreExtras, PackedShardsInAndHdf5Out) {
   auto info = smlab::models::example_info(InputKind::Image, 3);
   info.pixels = true;
   export_to(dir / "img.pt", "resnet18", info);
-  auto a = smlab::models::load_artifact(dir / "img.pt");
+  auto a = smlab::inference::load_artifact(dir / "img.pt");
   // A class-folder tree of 32x32 PNGs, packed into two shards.
   cv::RNG rng(3);
   for (int i = 0; i < 7; ++i) {
@@ -361,7 +361,7 @@ TEST(ScoreExtras, VideoClipShardsAreScored) {
   auto info = smlab::models::example_info(InputKind::Video, 3);  // 3 x 8 x 32 x 32
   info.pixels = true;
   export_to(dir / "clip.pt", "frame_2d", info);
-  auto a = smlab::models::load_artifact(dir / "clip.pt");
+  auto a = smlab::inference::load_artifact(dir / "clip.pt");
   ASSERT_EQ(a.meta["input"]["layout"], "NTHWC");
   smlab::datasets::h5::Shard sh;
   sh.image_shape = {3, 8, 32, 32, 3};

@@ -16,10 +16,10 @@
 #include "datasets/csv.h"
 #include "datasets/time_series.h"
 #include "test_util.h"
-#include "trainers/cross_validate.h"
-#include "trainers/forecast_eval.h"
-#include "trainers/segment.h"
-#include "trainers/stats.h"
+#include "analysis/cross_validate.h"
+#include "analysis/forecast_eval.h"
+#include "analysis/segment.h"
+#include "analysis/stats.h"
 #include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -79,12 +79,12 @@ TEST(Trends, ForecasterBeatsSeasonalNaiveAndFlagsTheSpike) {
   EXPECT_EQ(prep["kind"], "time_series_windows");
   EXPECT_TRUE(prep["series"].contains("s2"));
 
-  smlab::trainers::ForecastEvalOptions o;
+  smlab::analysis::ForecastEvalOptions o;
   o.labels = (dir / "windows.json").string();
   o.threshold = 5.0;
   o.score.window = 24 * 7;
   o.score.min_count = 48;
-  const auto r = smlab::trainers::forecast_eval(cfg, run / "checkpoints" / "best.pt", run, o);
+  const auto r = smlab::analysis::forecast_eval(cfg, run / "checkpoints" / "best.pt", run, o);
   for (const char* f : {"forecast_eval.json", "forecast_eval.md", "anomaly_scores.csv"}) EXPECT_TRUE(fs::exists(run / f)) << f;
 
   // The seasonal-naive and last-value baselines, recomputed from the generated values:
@@ -137,7 +137,7 @@ TEST(Trends, ForecasterBeatsSeasonalNaiveAndFlagsTheSpike) {
   // `smlab score` on the run with the same series as input: the same per-point forecasts, residuals,
   // scores and flags as forecast-eval's points file (which is the oracle here).
   const auto scored = dir / "out" / "scored.csv";
-  EXPECT_EQ(smlab::trainers::score_series(run, "best", dir.string(), scored, o), 3 * kN);
+  EXPECT_EQ(smlab::analysis::score_series(run, "best", dir.string(), scored, o), 3 * kN);
   const auto got = smlab::datasets::read_csv(scored);
   ASSERT_EQ(got.size(), pts.size());
   for (const char* c : {"series", "timestamp", "value", "forecast", "residual", "score", "flag"}) {
@@ -173,10 +173,10 @@ TEST(Trends, CrossValidationReportsInTheFileUnits) {
       << ", categorical: [kind], targets: [y1, y2], target_transform: log1p, val_fraction: 0.2, batch_size: 16, workers: 0}\n"
       << "optim: {name: adamw, lr: 0.01}\nloss: {name: l1}\ntrain: {epochs: 30, progress: none, tensorboard: false}\n";
   }
-  smlab::trainers::CrossValidateOptions o;
+  smlab::analysis::CrossValidateOptions o;
   o.folds = 3;
   o.output_dir = dir / "cv";
-  const auto r = smlab::trainers::cross_validate(dir / "cv.yaml", o);
+  const auto r = smlab::analysis::cross_validate(dir / "cv.yaml", o);
   // Recompute the pooled metrics from the predictions file.
   const auto p = smlab::datasets::read_csv(dir / "cv" / "cv_predictions.csv");
   ASSERT_EQ(p.size(), 120);
@@ -200,7 +200,7 @@ TEST(Trends, CrossValidationReportsInTheFileUnits) {
     EXPECT_LT(pooled["mape"].get<double>(), 0.6 * r["targets"][t]["baseline"]["mape"].get<double>()) << t;
   }
   // a second call reuses the completed folds
-  const auto again = smlab::trainers::cross_validate(dir / "cv.yaml", o);
+  const auto again = smlab::analysis::cross_validate(dir / "cv.yaml", o);
   EXPECT_EQ(again["targets"], r["targets"]);
 }
 
@@ -221,7 +221,7 @@ TEST(Trends, SegmentFindsTheGroupsAndTestsTheTopOne) {
     }
     f << "p0,status,1,1,1\n";  // a repeated id with different counts is not a duplicate row
   }
-  smlab::trainers::SegmentOptions o;
+  smlab::analysis::SegmentOptions o;
   o.input = dir / "posts.csv";
   o.output_dir = dir / "out";
   o.features = {"num_reactions", "num_comments", "num_shares"};
@@ -229,7 +229,7 @@ TEST(Trends, SegmentFindsTheGroupsAndTestsTheTopOne) {
   o.k_max = 6;
   o.n_init = 3;
   o.device = "cpu";
-  const auto r = smlab::trainers::segment(o);
+  const auto r = smlab::analysis::segment(o);
   EXPECT_EQ(r["k_silhouette"], 3);
   EXPECT_EQ(r["k"], 3);
   EXPECT_EQ(r["duplicate_rows"], 0);

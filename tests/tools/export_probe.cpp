@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
-#include "core/register_all.h"
-#include "models/export.h"
+#include "tools/register_all.h"
+#include "inference/export.h"
 #include "models/model.h"
 
 namespace {
@@ -57,10 +57,10 @@ int main(int argc, char** argv) {
         std::cout << line.dump() << std::endl;
         continue;
       }
-      auto artifact = smlab::models::export_model(*model, cfg, info);
+      auto artifact = smlab::inference::export_model(*model, cfg, info);
       const auto file = out / (name + ".pt");
-      smlab::models::save_artifact(artifact, file);
-      const auto x = smlab::models::example_raw_input(artifact.meta, 3);
+      smlab::inference::save_artifact(artifact, file);
+      const auto x = smlab::inference::example_raw_input(artifact.meta, 3);
       torch::NoGradGuard ng;
       // The C++ model's output, computed without the artifact (pixels scaled and normalised here).
       torch::Tensor y;

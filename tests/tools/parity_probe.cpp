@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "models/import.h"
 #include "models/model.h"
 

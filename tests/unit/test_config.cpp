@@ -6,7 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;

@@ -5,8 +5,8 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
-#include "core/register_all.h"
-#include "models/export.h"
+#include "tools/register_all.h"
+#include "inference/export.h"
 #include "trainers/ensemble.h"
 
 using namespace smlab::trainers;
@@ -85,7 +85,7 @@ TEST(Ensemble, ForwardCombinesTemperatureScaledMembersAndExports) {
     else
       expected = 0.3 * p0 + 0.7 * p1;  // Mean uses the weights it is given (the CLI passes 1/M)
     EXPECT_TRUE(torch::allclose(ens.forward(x), expected, 1e-5, 1e-6));
-    const auto a = smlab::models::export_model(ens, cfg, info, {"ensemble", "probabilities"});
+    const auto a = smlab::inference::export_model(ens, cfg, info, {"ensemble", "probabilities"});
     EXPECT_EQ(a.meta["outputs"], "probabilities");
     EXPECT_LE(a.meta["export_check"]["relative_error"].get<double>(), 1e-5);
   }

@@ -10,8 +10,8 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/register_all.h"
-#include "models/export.h"
+#include "tools/register_all.h"
+#include "inference/export.h"
 #include "models/model.h"
 #include "test_util.h"
 
@@ -26,7 +26,7 @@ smlab::config::Config model_config(const std::string& name, std::vector<std::str
 
 std::string load_error(const std::filesystem::path& p) {
   try {
-    smlab::models::load_artifact(p);
+    smlab::inference::load_artifact(p);
   } catch (const smlab::UserError& e) {
     return e.what();
   }
@@ -44,11 +44,11 @@ TEST(Export, EveryRegisteredModelRoundTripsThroughTorchScript) {
     const auto cfg = model_config(name);
     const auto info = smlab::models::example_info(smlab::models::input_kind(name), 5);
     auto model = smlab::models::build(cfg, info);
-    auto artifact = smlab::models::export_model(*model, cfg, info);
+    auto artifact = smlab::inference::export_model(*model, cfg, info);
     EXPECT_LE(artifact.meta["export_check"]["relative_error"].get<double>(), 1e-5);
     const auto file = dir / (name + ".pt");
-    smlab::models::save_artifact(artifact, file);
-    auto loaded = smlab::models::load_artifact(file);
+    smlab::inference::save_artifact(artifact, file);
+    auto loaded = smlab::inference::load_artifact(file);
     EXPECT_EQ(loaded.meta["model"], name);
     EXPECT_EQ(loaded.meta["config_hash"], cfg.hash());
 
@@ -67,7 +67,7 @@ TEST(Export, EveryRegisteredModelRoundTripsThroughTorchScript) {
     const auto expected = model->forward(x);
     const auto got = loaded.forward(x);
     ASSERT_EQ(got.sizes(), expected.sizes());
-    EXPECT_LE(smlab::models::relative_error(got, expected), 1e-5);
+    EXPECT_LE(smlab::inference::relative_error(got, expected), 1e-5);
     std::filesystem::remove(file);
   }
 }
@@ -83,8 +83,8 @@ TEST(Export, PixelArtifactsNormaliseUint8InsideTheGraph) {
     auto info = smlab::models::example_info(InputKind::Image, 10);
     info.pixels = true;
     auto model = smlab::models::build(cfg, info);
-    smlab::models::save_artifact(smlab::models::export_model(*model, cfg, info), dir / "img.pt");
-    auto a = smlab::models::load_artifact(dir / "img.pt");
+    smlab::inference::save_artifact(smlab::inference::export_model(*model, cfg, info), dir / "img.pt");
+    auto a = smlab::inference::load_artifact(dir / "img.pt");
     const auto& in = a.meta["input"];
     EXPECT_EQ(in["dtype"], "uint8");
     EXPECT_EQ(in["layout"], "NHWC");
@@ -97,7 +97,7 @@ TEST(Export, PixelArtifactsNormaliseUint8InsideTheGraph) {
       x = (x - torch::tensor({0.485, 0.456, 0.406}).view({1, 3, 1, 1})) / torch::tensor({0.229, 0.224, 0.225}).view({1, 3, 1, 1});
     }
     torch::NoGradGuard ng;
-    EXPECT_LE(smlab::models::relative_error(a.forward(u8), model->forward(x)), 1e-5);
+    EXPECT_LE(smlab::inference::relative_error(a.forward(u8), model->forward(x)), 1e-5);
   }
 }
 
@@ -118,11 +118,11 @@ TEST(Export, BadArtifactsAreRefusedWithTheirPath) {
   const auto cfg = model_config("mlp");
   const auto info = smlab::models::example_info(InputKind::Features, 3);
   auto model = smlab::models::build(cfg, info);
-  auto a = smlab::models::export_model(*model, cfg, info);
-  a.meta["format"] = smlab::models::kArtifactFormat + 1;
-  smlab::models::save_artifact(a, dir / "future.pt");
+  auto a = smlab::inference::export_model(*model, cfg, info);
+  a.meta["format"] = smlab::inference::kArtifactFormat + 1;
+  smlab::inference::save_artifact(a, dir / "future.pt");
   const auto msg = load_error(dir / "future.pt");
-  EXPECT_NE(msg.find("artifact format " + std::to_string(smlab::models::kArtifactFormat + 1)), std::string::npos) << msg;
+  EXPECT_NE(msg.find("artifact format " + std::to_string(smlab::inference::kArtifactFormat + 1)), std::string::npos) << msg;
   EXPECT_NE(msg.find("re-export"), std::string::npos) << msg;
 }
 
@@ -138,7 +138,7 @@ TEST(Export, ABakedInputSizeIsCaughtAtExport) {
   auto info = smlab::models::example_info(InputKind::Features, 2);
   info.input_shape = {2, 2};
   try {
-    smlab::models::export_model(model, model_config("mlp"), info);
+    smlab::inference::export_model(model, model_config("mlp"), info);
     FAIL() << "expected the export check to fail";
   } catch (const smlab::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("bakes an input size"), std::string::npos) << e.what();

@@ -9,7 +9,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "models/import.h"
 #include "models/model.h"
 #include "test_util.h"

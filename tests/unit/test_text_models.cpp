@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "models/model.h"
 #include "models/text_layers.h"
 

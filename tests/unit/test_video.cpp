@@ -9,9 +9,9 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "datasets/dataset.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "models/model.h"
 #include "test_util.h"
 
@@ -330,10 +330,10 @@ TEST(VideoModels, ChannelsLast3dGivesTheSameLogitsAndGradients) {
     const auto xl = smlab::models::channels_last(x);
     EXPECT_TRUE(xl.is_contiguous(torch::MemoryFormat::ChannelsLast3d));
     const auto a = ref->forward(x), b = cl->forward(xl);
-    EXPECT_LE(smlab::models::relative_error(b, a), 1e-5);
+    EXPECT_LE(smlab::inference::relative_error(b, a), 1e-5);
     a.square().sum().backward();
     b.square().sum().backward();
     const auto ga = ref->parameters()[0].grad(), gb = cl->parameters()[0].grad();
-    EXPECT_LE(smlab::models::relative_error(gb, ga), 1e-4);
+    EXPECT_LE(smlab::inference::relative_error(gb, ga), 1e-4);
   }
 }

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "tools/cli/cli.h"
-#include "trainers/forecast_eval.h"
+#include "analysis/forecast_eval.h"
 
 namespace smlab::cli {
 
@@ -13,6 +13,6 @@ namespace smlab::cli {
 std::vector<Flag> anomaly_flags(const std::string& prefix = "");
 
 /// Those flags' values into `o` (threshold, refractory, score options, anomaly horizon).
-void read_anomaly_flags(const Args& args, trainers::ForecastEvalOptions& o);
+void read_anomaly_flags(const Args& args, analysis::ForecastEvalOptions& o);
 
 }  // namespace smlab::cli

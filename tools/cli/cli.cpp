@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "core/text.h"
 #include "smlab/build_info.h"
 

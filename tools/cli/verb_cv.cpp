@@ -1,10 +1,10 @@
-// `smlab cv`: k-fold cross-validation of a csv_table regression experiment (trainers/cross_validate.h).
+// `smlab cv`: k-fold cross-validation of a csv_table regression experiment (analysis/cross_validate.h).
 #include <iostream>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "tools/cli/cli.h"
-#include "trainers/cross_validate.h"
+#include "analysis/cross_validate.h"
 
 namespace smlab::cli {
 
@@ -26,7 +26,7 @@ Verb cv_verb() {
   s.examples = {"smlab cv experiments/engagement/fb_metrics_mlp.yaml --folds 10 --output runs/fb_metrics_cv",
                 "smlab cv experiments/engagement/fb_metrics_mlp.yaml train.epochs=5 --folds 3 --output /tmp/cv"};
   return {s, [](const Args& args) {
-            trainers::CrossValidateOptions o;
+            analysis::CrossValidateOptions o;
             o.folds = args.get_int("folds");
             for (size_t i = 1; i < args.positionals().size(); ++i) {
               if (args.positionals()[i].find('=') == std::string::npos)
@@ -41,7 +41,7 @@ Verb cv_verb() {
               o.output_dir = std::filesystem::path(cfg.get<std::string>("experiment.output_dir")) /
                              (std::filesystem::path(args.positional(0)).stem().string() + "-cv");
             }
-            const auto r = trainers::cross_validate(args.positional(0), o);
+            const auto r = analysis::cross_validate(args.positional(0), o);
             std::cout << r["markdown"].get<std::string>() << "\nwritten: " << (o.output_dir / "cv_summary.json").string()
                       << ", cv_report.md, cv_predictions.csv\n";
             return 0;

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "core/run_dir.h"
 #include "datasets/loader.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
 #include "trainers/ensemble.h"
@@ -150,12 +150,12 @@ Verb ensemble_verb() {
             fs::create_directories(out);
             // The whole ensemble as one artifact (the members' preprocessing comes from the first config).
             ens->to(torch::kCPU);
-            auto artifact = models::export_model(*ens, cfgs[0], val->info(), {"ensemble", "probabilities"});
+            auto artifact = inference::export_model(*ens, cfgs[0], val->info(), {"ensemble", "probabilities"});
             artifact.meta["ensemble"] = {{"members", paths}, {"method", report["method"]}};
             artifact.meta["ensemble"]["temperatures"] =
                 std::vector<float>(temps.data_ptr<float>(), temps.data_ptr<float>() + m_count);
             artifact.meta["ensemble"]["weights"] = report["weights"];
-            models::save_artifact(artifact, out / "model.pt");
+            inference::save_artifact(artifact, out / "model.pt");
             report["artifact"] = (out / "model.pt").string();
             write_file_atomic(out / "summary.json", report.dump(2) + "\n");
             std::ostringstream md;

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/run_dir.h"
 #include "datasets/dataset.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
 
@@ -39,11 +39,11 @@ Verb export_verb() {
             auto ds = datasets::build(cfg, datasets::Split::Train);
             auto model = models::build(cfg, ds->info());
             trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
-            auto artifact = models::export_model(*model, cfg, ds->info());
+            auto artifact = inference::export_model(*model, cfg, ds->info());
             artifact.meta["run"] = fs::absolute(run.path()).lexically_normal().string();
             artifact.meta["checkpoint"] = which;
-            models::save_artifact(artifact, out);
-            const auto tok = artifact.files.find(models::kArtifactTokenizerFile);
+            inference::save_artifact(artifact, out);
+            const auto tok = artifact.files.find(inference::kArtifactTokenizerFile);
             if (tok != artifact.files.end()) write_file_atomic(out.string() + ".tokenizer.model", tok->second);
             const auto& in = artifact.meta["input"];
             if (const int n = args.get_int("sample"); n > 0) {

@@ -1,12 +1,12 @@
 // `smlab forecast-eval`: a forecaster run's error table against the seasonal-naive baseline and
-// its anomaly flags against labelled windows (trainers/forecast_eval.h).
+// its anomaly flags against labelled windows (analysis/forecast_eval.h).
 #include <iostream>
 
 #include "core/error.h"
 #include "core/run_dir.h"
 #include "tools/cli/anomaly_flags.h"
 #include "tools/cli/cli.h"
-#include "trainers/forecast_eval.h"
+#include "analysis/forecast_eval.h"
 
 namespace fs = std::filesystem;
 
@@ -21,7 +21,7 @@ std::vector<Flag> anomaly_flags(const std::string& prefix) {
           {"anomaly-horizon", "H", prefix + "horizon (steps) whose residuals are scored (0 = the smallest)", "0"}};
 }
 
-void read_anomaly_flags(const Args& args, trainers::ForecastEvalOptions& o) {
+void read_anomaly_flags(const Args& args, analysis::ForecastEvalOptions& o) {
   o.threshold = args.get_double("threshold");
   o.refractory = args.get_int("refractory");
   o.score.window = args.get_int("window");
@@ -69,7 +69,7 @@ Verb forecast_eval_verb() {
               ov.push_back(args.positionals()[i]);
             }
             const auto cfg = config::load(run.config_file(), ov);
-            trainers::ForecastEvalOptions o;
+            analysis::ForecastEvalOptions o;
             o.split = args.get("split");
             read_anomaly_flags(args, o);
             o.device = args.get("device");
@@ -91,7 +91,7 @@ Verb forecast_eval_verb() {
             o.nab_results = pick("nab-results", root / "results_standard_scores");
             const fs::path out = args.has("output") ? fs::path(args.get("output")) : run.path();
             fs::create_directories(out);
-            const auto report = trainers::forecast_eval(cfg, run.checkpoints() / (which + ".pt"), out, o);
+            const auto report = analysis::forecast_eval(cfg, run.checkpoints() / (which + ".pt"), out, o);
             std::cout << report["markdown"].get<std::string>() << "\nwritten: " << (out / "forecast_eval.json").string()
                       << ", " << (out / "forecast_eval.md").string()
                       << (o.labels.empty() ? "" : ", " + (out / "anomaly_scores.csv").string()) << "\n";

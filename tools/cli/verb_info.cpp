@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "core/info.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "core/text.h"
 #include "tools/cli/cli.h"
 

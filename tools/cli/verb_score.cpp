@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "tools/cli/anomaly_flags.h"
 #include "tools/cli/cli.h"
-#include "tools/score/scorer.h"
+#include "inference/scorer.h"
 
 namespace smlab::cli {
 
@@ -82,12 +82,12 @@ Verb score_verb() {
             for (const char* f : {"model", "input", "output"})
               if (!args.has(f)) throw UsageError(std::string("'smlab score' needs --") + f);
             if (fs::is_directory(args.get("model"))) {  // a forecaster run: per-point anomaly scores of series
-              trainers::ForecastEvalOptions f;
+              analysis::ForecastEvalOptions f;
               read_anomaly_flags(args, f);
               f.device = args.get("device");
               const std::string which = args.get("checkpoint");
               if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
-              const auto rows = trainers::score_series(args.get("model"), which, args.get("input"), args.get("output"), f);
+              const auto rows = analysis::score_series(args.get("model"), which, args.get("input"), args.get("output"), f);
               std::cout << "scored " << rows << " points into " << args.get("output") << "\n";
               return 0;
             }

@@ -1,10 +1,10 @@
-// `smlab segment`: k-means engagement segments of a CSV of posts (trainers/segment.h).
+// `smlab segment`: k-means engagement segments of a CSV of posts (analysis/segment.h).
 #include <iostream>
 
 #include "core/error.h"
 #include "core/text.h"
 #include "tools/cli/cli.h"
-#include "trainers/segment.h"
+#include "analysis/segment.h"
 
 namespace smlab::cli {
 
@@ -42,7 +42,7 @@ Verb segment_verb() {
   s.examples = {"smlab segment ../shared/datasets/fb_live_sellers_thailand/Live.csv --output runs/fb_live_segments",
                 "smlab segment posts.csv --features likes,comments,shares --describe likes,comments --outcome likes --k 4"};
   return {s, [](const Args& args) {
-            trainers::SegmentOptions o;
+            analysis::SegmentOptions o;
             o.input = args.positional(0);
             o.output_dir = args.get("output");
             auto list = [&](const std::string& flag) {
@@ -67,7 +67,7 @@ Verb segment_verb() {
             o.dedupe = args.has("dedupe");
             o.limit = args.get_int("limit");
             o.device = args.get("device");
-            const auto r = trainers::segment(o);
+            const auto r = analysis::segment(o);
             std::cout << r["markdown"].get<std::string>() << "\nwritten: " << (o.output_dir / "segments.csv").string()
                       << ", summary.json, summary.md\n";
             return 0;

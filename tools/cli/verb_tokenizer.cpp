@@ -6,7 +6,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/config.h"
-#include "core/register_all.h"
+#include "tools/register_all.h"
 #include "datasets/text_tsv.h"
 #include "datasets/tokenizer.h"
 #include "tools/cli/cli.h"

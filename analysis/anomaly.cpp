@@ -1,4 +1,4 @@
-#include "trainers/anomaly.h"
+#include "analysis/anomaly.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <map>
 #include <stdexcept>
 
-namespace smlab::anomaly {
+namespace smlab::analysis::anomaly {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -174,4 +174,4 @@ double nab_score(const std::vector<double>& s, const std::vector<Window>& window
   return total;
 }
 
-}  // namespace smlab::anomaly
+}  // namespace smlab::analysis::anomaly

@@ -1,4 +1,4 @@
-#include "trainers/kmeans.h"
+#include "analysis/kmeans.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace smlab::cluster {
+namespace smlab::analysis::cluster {
 namespace {
 
 /// Squared Euclidean distances [N, k] of points to centroids (float64), clamped at 0.
@@ -159,4 +159,4 @@ int64_t elbow(const std::vector<int64_t>& ks, const std::vector<double>& inertia
   return ks[best];
 }
 
-}  // namespace smlab::cluster
+}  // namespace smlab::analysis::cluster

@@ -1,11 +1,11 @@
-#include "trainers/stats.h"
+#include "analysis/stats.h"
 
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
-namespace smlab::stats {
+namespace smlab::analysis::stats {
 namespace {
 
 // Continued fraction of I_x(a,b) (Numerical Recipes' betacf), modified Lentz.
@@ -96,4 +96,4 @@ WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>
   return r;
 }
 
-}  // namespace smlab::stats
+}  // namespace smlab::analysis::stats

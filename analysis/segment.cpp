@@ -1,4 +1,4 @@
-#include "trainers/segment.h"
+#include "analysis/segment.h"
 
 #include <torch/torch.h>
 
@@ -14,13 +14,13 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "datasets/csv.h"
-#include "trainers/kmeans.h"
-#include "trainers/stats.h"
+#include "analysis/kmeans.h"
+#include "analysis/stats.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace smlab::trainers {
+namespace smlab::analysis {
 namespace {
 
 std::string fmt_p(double p) {
@@ -271,4 +271,4 @@ json segment(const SegmentOptions& o) {
   return summary;
 }
 
-}  // namespace smlab::trainers
+}  // namespace smlab::analysis

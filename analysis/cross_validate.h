@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace smlab::trainers {
+namespace smlab::analysis {
 
 struct CrossValidateOptions {
   int64_t folds = 10;
@@ -24,4 +24,4 @@ struct CrossValidateOptions {
 
 nlohmann::json cross_validate(const std::filesystem::path& config_file, const CrossValidateOptions& options);
 
-}  // namespace smlab::trainers
+}  // namespace smlab::analysis

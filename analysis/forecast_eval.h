@@ -2,7 +2,7 @@
 //   * per series and horizon on a split (test by default): MAE, RMSE, sMAPE, MAPE, and MASE
 //     against the seasonal-naive forecast y[t - season] ("same time yesterday" at 5-minute steps),
 //     next to the seasonal-naive and last-value baselines themselves;
-//   * anomaly flags from forecast residuals over whole series (trainers/anomaly.h): labelled
+//   * anomaly flags from forecast residuals over whole series (analysis/anomaly.h): labelled
 //     windows hit, false-alarm rate, and the NAB score next to published NAB detectors.
 // `smlab forecast-eval RUN` calls it and writes forecast_eval.json, forecast_eval.md and
 // anomaly_scores.csv into the run folder.
@@ -18,9 +18,9 @@
 #include "core/config.h"
 #include "datasets/time_series.h"
 #include "models/model.h"
-#include "trainers/anomaly.h"
+#include "analysis/anomaly.h"
 
-namespace smlab::trainers {
+namespace smlab::analysis {
 
 struct ForecastEvalOptions {
   std::string split = "test";       ///< split of the error metrics: val or test
@@ -74,4 +74,4 @@ int64_t score_series(const std::filesystem::path& run_dir, const std::string& ch
 nlohmann::json forecast_eval(const config::Config& cfg, const std::filesystem::path& checkpoint,
                              const std::filesystem::path& out_dir, const ForecastEvalOptions& options);
 
-}  // namespace smlab::trainers
+}  // namespace smlab::analysis

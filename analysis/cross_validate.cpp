@@ -1,4 +1,4 @@
-#include "trainers/cross_validate.h"
+#include "analysis/cross_validate.h"
 
 #include <torch/torch.h>
 
@@ -22,7 +22,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace smlab::trainers {
+namespace smlab::analysis {
 namespace {
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
@@ -176,4 +176,4 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
   return summary;
 }
 
-}  // namespace smlab::trainers
+}  // namespace smlab::analysis

@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace smlab::anomaly {
+namespace smlab::analysis::anomaly {
 
 struct ScoreOptions {
   int64_t window = 2016;     ///< trailing residuals that set the median and MAD (2016 = 1 week of 5-minute steps)
@@ -81,4 +81,4 @@ double nab_score(const std::vector<double>& scores, const std::vector<Window>& w
 /// Number of windows NAB counts for a file of n points (windows with a point after probation).
 int64_t nab_window_count(int64_t n, const std::vector<Window>& windows, double probation_percent = 0.15);
 
-}  // namespace smlab::anomaly
+}  // namespace smlab::analysis::anomaly

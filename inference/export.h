@@ -13,7 +13,7 @@
 // (kind, dtype, layout, shape), the preprocessing (resize, crop, mean, std, tokenizer), the
 // config and its hash. Image artifacts take uint8 NHWC pixels and normalise inside the graph.
 //
-//   auto a = smlab::models::load_artifact("model.pt");       // checks it is smlab's
+//   auto a = smlab::inference::load_artifact("model.pt");       // checks it is smlab's
 //   auto probs = torch::softmax(a.forward(batch), 1);
 #pragma once
 #include <torch/script.h>
@@ -26,7 +26,7 @@
 
 #include "models/model.h"
 
-namespace smlab::models {
+namespace smlab::inference {
 
 /// Artifact format written by this build; load_artifact accepts formats 1..kArtifactFormat.
 constexpr int kArtifactFormat = 1;
@@ -68,7 +68,7 @@ struct ExportAs {
   std::string model_name;  ///< "" = cfg's model.name; the input kind always follows cfg's model
   std::string outputs;     ///< "" = logits (classification) or values (regression); "probabilities"
 };
-Artifact export_model(Model& model, const config::Config& cfg, const datasets::DatasetInfo& info,
+Artifact export_model(models::Model& model, const config::Config& cfg, const datasets::DatasetInfo& info,
                       const ExportAs& as = {});
 
 /// The raw input an artifact takes for `info`: uint8 pixels (NHWC images, NTHWC clips) for
@@ -78,4 +78,4 @@ torch::Tensor example_raw_input(const nlohmann::json& meta, int64_t batch);
 /// max |a - b| / max(max |b|, tiny): the relative error used by every export parity check.
 double relative_error(const torch::Tensor& a, const torch::Tensor& b);
 
-}  // namespace smlab::models
+}  // namespace smlab::inference

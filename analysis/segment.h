@@ -3,7 +3,7 @@
 // top cluster's mean outcome (e.g. reactions) against all other posts.
 //
 // Steps: read the CSV; take the feature columns (log1p, then standardised, by default); run
-// k-means (trainers/kmeans.h, on the GPU when present) for k_min..k_max with n_init restarts each,
+// k-means (analysis/kmeans.h, on the GPU when present) for k_min..k_max with n_init restarts each,
 // recording inertia and the exact mean silhouette; pick k (silhouette maximum by default, or the
 // elbow of the inertia curve, or a fixed k); renumber clusters by descending mean outcome
 // (cluster 0 = the top cluster); describe each cluster (size, mean and median of the described
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace smlab::trainers {
+namespace smlab::analysis {
 
 struct SegmentOptions {
   std::filesystem::path input;
@@ -41,4 +41,4 @@ struct SegmentOptions {
 
 nlohmann::json segment(const SegmentOptions& options);
 
-}  // namespace smlab::trainers
+}  // namespace smlab::analysis

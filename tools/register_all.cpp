@@ -1,4 +1,4 @@
-#include "core/register_all.h"
+#include "tools/register_all.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 
@@ -13,11 +13,6 @@
 #include "trainers/optim.h"
 
 namespace smlab {
-
-std::map<std::string, RegistryView>& registry_views() {
-  static std::map<std::string, RegistryView> views;
-  return views;
-}
 
 void register_all() {
   static std::once_flag once;

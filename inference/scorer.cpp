@@ -1,4 +1,4 @@
-#include "tools/score/scorer.h"
+#include "inference/scorer.h"
 
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
@@ -27,7 +27,7 @@
 #include "core/text.h"
 #include "datasets/text_prep.h"
 #include "datasets/tokenizer.h"
-#include "models/export.h"
+#include "inference/export.h"
 #include "trainers/distributed.h"
 
 namespace smlab::score {
@@ -314,11 +314,11 @@ class Preprocessor {
     kind_ = in_.at("kind").get<std::string>();
     for (const auto& d : in_.at("shape")) shape_.push_back(d.get<int64_t>());
     if (in_.at("dtype") == "int64") {
-      const auto tok = files.find(models::kArtifactTokenizerFile);
+      const auto tok = files.find(inference::kArtifactTokenizerFile);
       if (tok == files.end())
         throw UserError(artifact.string() + ": a token model without an embedded tokenizer; re-export it from a run "
                         "whose data.tokenizer is set");
-      tokenizer_ = datasets::Tokenizer::from_bytes(tok->second, artifact.string() + "#" + models::kArtifactTokenizerFile);
+      tokenizer_ = datasets::Tokenizer::from_bytes(tok->second, artifact.string() + "#" + inference::kArtifactTokenizerFile);
       max_len_ = in_.value("max_len", shape_.at(0));
       const auto norm = in_.value("normalize", std::string("none"));
       if (norm != "none" && norm != "tweeteval")
@@ -687,7 +687,7 @@ ScoreResult score(const ScoreOptions& opt_in) {
   const bool hdf5_out = out_format == "hdf5";
 
   const auto device = resolve_device(o.device);
-  auto artifact = models::load_artifact(o.model, device);
+  auto artifact = inference::load_artifact(o.model, device);
   Preprocessor prep(artifact.meta, artifact.files, o.model, o.workers);
   int64_t embed_dim = 0;
   if (o.embeddings) {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace smlab::stats {
+namespace smlab::analysis::stats {
 
 /// The regularised incomplete beta function I_x(a, b) for a, b > 0 and 0 <= x <= 1
 /// (continued fraction evaluated with the modified Lentz method).
@@ -31,4 +31,4 @@ struct WelchResult {
 /// 0 the t statistic is +-inf (p 0 or 1) for different means and 0 (p 0.5 / 1) for equal ones.
 WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
 
-}  // namespace smlab::stats
+}  // namespace smlab::analysis::stats

@@ -1,4 +1,4 @@
-#include "trainers/forecast_eval.h"
+#include "analysis/forecast_eval.h"
 
 #include <torch/torch.h>
 
@@ -23,7 +23,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace smlab::trainers {
+namespace smlab::analysis {
 namespace {
 
 using datasets::TimeSeriesWindows;
@@ -519,4 +519,4 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
   return report;
 }
 
-}  // namespace smlab::trainers
+}  // namespace smlab::analysis

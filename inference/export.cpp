@@ -1,4 +1,4 @@
-#include "models/export.h"
+#include "inference/export.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -17,8 +17,11 @@
 #include "datasets/augment.h"
 #include "smlab/build_info.h"
 
-namespace smlab::models {
+namespace smlab::inference {
 namespace fs = std::filesystem;
+using models::InputKind;
+using models::Model;
+using models::input_kind;
 namespace {
 
 /// A TorchScript module tree with the same names as `m`, holding the same tensor objects
@@ -96,9 +99,9 @@ double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
   return (da - db).abs().max().item<double>() / scale;
 }
 
-}  // namespace smlab::models
+}  // namespace smlab::inference
 
-namespace smlab::models {
+namespace smlab::inference {
 namespace {
 
 /// The attribute path ("fc.weight") of a value read from `self` through prim::GetAttr nodes,
@@ -352,4 +355,4 @@ Artifact export_model(Model& model, const config::Config& cfg, const datasets::D
   return a;
 }
 
-}  // namespace smlab::models
+}  // namespace smlab::inference

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace smlab::cluster {
+namespace smlab::analysis::cluster {
 
 struct KMeansOptions {
   int64_t k = 2;
@@ -50,4 +50,4 @@ double silhouette(const at::Tensor& x, const at::Tensor& labels, int64_t k, int6
 /// lies farthest below the straight line from the first to the last point (the "kneedle" rule).
 int64_t elbow(const std::vector<int64_t>& ks, const std::vector<double>& inertia);
 
-}  // namespace smlab::cluster
+}  // namespace smlab::analysis::cluster
