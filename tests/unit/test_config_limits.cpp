@@ -69,3 +69,11 @@ TEST(ConfigLimits, NonFiniteNumbersFailTheRangeCheck) {
     expect_config_error([&] { load_string("optim:\n  lr: " + v + "\n", "bad.yaml"); }, {"bad.yaml:2", "optim.lr", "finite"});
   }
 }
+
+// Issue 22: `train..epochs=3` on the command line blamed the YAML file.
+TEST(ConfigLimits, MalformedOverrideKeysBlameTheCommandLine) {
+  smlab::register_all();
+  for (const std::string bad : {"train..epochs=3", ".train=1", "train.=3"})
+    expect_config_error([&] { load_string("train: {epochs: 2}\n", "ok.yaml", {bad}); },
+                        {"command line: override '" + bad + "'", "empty part", "train.epochs=3"});
+}
