@@ -38,8 +38,10 @@ TEST(EnsembleCli, TwoQuickstartRunsCombineCalibrateAndExport) {
               1e-12);
 
   auto a = smlab::inference::load_artifact(dir / "ens" / "model.pt");
-  EXPECT_EQ(a.meta["model"], "ensemble");
-  EXPECT_EQ(a.meta["outputs"], "probabilities");
+  EXPECT_EQ(a.spec.model, "ensemble");
+  EXPECT_EQ(a.spec.output.outputs, smlab::inference::OutputKind::Probabilities);
+  ASSERT_TRUE(a.spec.output.ensemble.has_value());
+  EXPECT_EQ(a.spec.output.ensemble->members.size(), 2u);
   const auto cfg = smlab::config::load(dir / "r0" / "config.yaml");
   auto test = smlab::datasets::build(cfg, smlab::datasets::Split::Test);
   std::vector<int64_t> idx(test->size());
