@@ -78,3 +78,21 @@ TEST(ArtifactFixture, Format1ArtifactLoadsIntoTheTypedSpecAndScoresAsStored) {
             0);
   EXPECT_EQ(smlab::read_file(dir / "v2.csv"), smlab::read_file(dir / "v1.csv"));
 }
+
+// The reader registry refuses an input format that cannot feed the artifact's input kind, naming the
+// formats that can, and an unknown format with the registry's did-you-mean.
+TEST(ArtifactFixture, ReadersThatCannotFeedTheInputKindAreRefused) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  smlab::inference::ScoreOptions o;
+  o.model = fixture("format1_mlp.pt");
+  o.input = fixture("format1_mlp.input.csv");
+  o.output = dir / "x.csv";
+  o.quiet = true;
+  o.input_format = "images";
+  smlab::testing::expect_user_error([&] { smlab::inference::score(o); },
+                                    {"format1_mlp.pt takes features inputs", "csv, jsonl, tsv", "got images"});
+  o.input_format = "jsnl";
+  smlab::testing::expect_user_error([&] { smlab::inference::score(o); }, {"unknown input format 'jsnl'", "jsonl"});
+  EXPECT_FALSE(fs::exists(dir / "x.csv"));
+}
