@@ -16,7 +16,7 @@ TEST(EnsembleCli, TwoQuickstartRunsCombineCalibrateAndExport) {
   const auto dir = smlab::testing::temp_dir();
   const std::string cfg_file = smlab::testing::source_dir() + "/experiments/quickstart.yaml";
   for (int seed : {0, 1}) {
-    ASSERT_EQ(smlab::cli::run({"train", cfg_file, "--run-dir", (dir / ("r" + std::to_string(seed))).string(),
+    ASSERT_EQ(smlab::cli::run({"train", cfg_file, "--run-dir", (dir / std::string("r").append(std::to_string(seed))).string(),
                                "train.epochs=1", "train.progress=none", "train.tensorboard=false",
                                "experiment.device=cpu", "experiment.seed=" + std::to_string(seed)}),
               0);

@@ -325,7 +325,7 @@ TEST(ScoreExtras, PackedTextShardsAndHdf5MatchCsv) {
     if (i == 11) t = " ";
     sh.texts.push_back(t);
     sh.labels.push_back(i % 3);
-    sh.ids.push_back("r" + std::to_string(i));
+    sh.ids.push_back(std::string("r").append(std::to_string(i)));
     tsv << "r" << i << "\t" << t << "\n";
   }
   smlab::datasets::h5::write_shard(dir / "texts.h5", sh);

@@ -108,10 +108,12 @@ TEST(Artifact, UnknownValuesAndNewerFormatsAreRefusedWithTheFix) {
   smlab::testing::expect_user_error([&] { ArtifactSpec::from_json(j, "o.pt"); }, {"output kind 'logprobs'"});
   j = json::parse(kImageV1);
   j["format"] = inf::kArtifactFormat + 5;
-  smlab::testing::expect_user_error(
-      [&] { ArtifactSpec::from_json(j, "n.pt"); },
-      {"n.pt: artifact format " + std::to_string(inf::kArtifactFormat + 5) + " (written by smlab 0.9.0) is newer than "
-       "this smlab (" + std::to_string(inf::kArtifactFormat) + "); upgrade smlab"});
+  std::string want = "n.pt: artifact format ";
+  want += std::to_string(inf::kArtifactFormat + 5);
+  want += " (written by smlab 0.9.0) is newer than this smlab (";
+  want += std::to_string(inf::kArtifactFormat);
+  want += "); upgrade smlab";
+  smlab::testing::expect_user_error([&] { ArtifactSpec::from_json(j, "n.pt"); }, {want});
   j = json::parse(kImageV1);
   j.erase("model");
   smlab::testing::expect_user_error([&] { ArtifactSpec::from_json(j, "m.pt"); }, {"m.pt", "no 'model'"});

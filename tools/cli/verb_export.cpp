@@ -24,7 +24,7 @@ void write_sample(const config::Config& cfg, int64_t n, const fs::path& path) {
   csv += "\n";
   for (int64_t i = 0; i < x.size(0); ++i) {
     csv += "test-" + std::to_string(i);
-    for (int64_t j = 0; j < x.size(1); ++j) csv += "," + std::to_string(x[i][j].item<float>());
+    for (int64_t j = 0; j < x.size(1); ++j) (csv += ',') += std::to_string(x[i][j].item<float>());
     csv += "\n";
   }
   write_file_atomic(path, csv);
