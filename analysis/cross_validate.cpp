@@ -15,7 +15,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "datasets/tabular.h"
-#include "trainers/checkpoint.h"
+#include "inference/open_run.h"
 #include "trainers/metrics.h"
 #include "trainers/trainer.h"
 
@@ -83,9 +83,15 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
       if (r.summary.value("status", "") == "interrupted")
         throw UserError("cv: interrupted in fold " + std::to_string(f) + "; run the same command again to resume");
     }
-    auto base = datasets::build(cfg, datasets::Split::Test);
-    auto ds = std::dynamic_pointer_cast<datasets::TabularDataset>(base);
-    if (!ds || ds->info().task != datasets::Task::Regression) throw UserError("cross-validation needs a csv_table regression task");
+    std::shared_ptr<datasets::TabularDataset> ds;
+    auto opened = inference::open_run(run, inference::Checkpoint::Best, std::nullopt, {},
+                                      [&ds](const config::Config& c) -> std::shared_ptr<datasets::Dataset> {
+                                        auto base = datasets::build(c, datasets::Split::Test);
+                                        ds = std::dynamic_pointer_cast<datasets::TabularDataset>(base);
+                                        if (!ds || ds->info().task != datasets::Task::Regression)
+                                          throw UserError("cross-validation needs a csv_table regression task");
+                                        return base;
+                                      });
     const auto& prep = ds->preprocessor();
     if (targets.empty()) {
       targets = prep.targets;
@@ -99,11 +105,8 @@ json cross_validate(const fs::path& config_file, const CrossValidateOptions& opt
       for (const auto& t : targets) preds << ",\"" << t << "\",\"pred " << t << "\"";
       preds << "\n";
     }
-    const auto device = resolve_device(cfg.get<std::string>("experiment.device"));
-    auto model = models::build(cfg, ds->info());
-    load_checkpoint(run / "checkpoints" / "best.pt", *model, nullptr, nullptr, false);
-    model->to(device);
-    model->eval();
+    const auto device = opened.device;
+    auto model = opened.model;
     torch::Tensor out;
     {
       torch::NoGradGuard ng;

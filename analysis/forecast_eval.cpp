@@ -12,7 +12,6 @@
 #include "core/atomic_file.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "core/run_dir.h"
 #include "core/text.h"
 #include "datasets/csv.h"
 #include "datasets/time_series.h"
@@ -174,19 +173,34 @@ void write_anomaly_points(const fs::path& path, const TimeSeriesWindows& all, co
   });
 }
 
-int64_t score_series(const fs::path& run_dir, const std::string& checkpoint, const std::string& input,
+namespace {
+
+/// The device of ForecastEvalOptions::device: nothing for "auto" (the run's experiment.device).
+std::optional<c10::Device> option_device(const std::string& spec) {
+  if (spec == "auto") return std::nullopt;
+  return resolve_device(spec);
+}
+
+/// open_run's data builder for forecasters: TimeSeriesWindows on `split`, after checking the data.
+inference::DataBuilder series_data(const std::string& what, datasets::Split split, bool all_origins,
+                                   std::shared_ptr<TimeSeriesWindows>& out) {
+  return [what, split, all_origins, &out](const config::Config& cfg) -> std::shared_ptr<datasets::Dataset> {
+    if (cfg.name_of("data") != "time_series_windows")
+      throw UserError(what + " needs a forecaster run (data.name=time_series_windows), this run uses '" +
+                      cfg.name_of("data") + "'");
+    out = TimeSeriesWindows::create(cfg, split, all_origins);
+    return out;
+  };
+}
+
+}  // namespace
+
+int64_t score_series(const fs::path& run_dir, inference::Checkpoint checkpoint, const std::string& input,
                      const fs::path& output, const ForecastEvalOptions& opt) {
-  const RunDir run = RunDir::open(run_dir);
-  const auto cfg = config::load(run.config_file(), {"data.path=" + input, "data.series=[]"});
-  if (cfg.name_of("data") != "time_series_windows")
-    throw UserError(run_dir.string() + ": series scoring needs a forecaster run (data.name=time_series_windows), this run uses '" +
-                    cfg.name_of("data") + "'");
-  const auto device = resolve_device(opt.device == "auto" ? cfg.get<std::string>("experiment.device") : opt.device);
-  auto all = TimeSeriesWindows::create(cfg, datasets::Split::Test, /*all_origins=*/true);
-  auto model = models::build(cfg, all->info());
-  load_checkpoint(run.checkpoints() / (checkpoint + ".pt"), *model, nullptr, nullptr, false);
-  model->to(device);
-  const auto points = anomaly_points(*model, *all, opt.anomaly_horizon, opt.score, device, opt.batch_size);
+  std::shared_ptr<TimeSeriesWindows> all;
+  auto r = inference::open_run(run_dir, checkpoint, option_device(opt.device), {"data.path=" + input, "data.series=[]"},
+                               series_data(run_dir.string() + ": series scoring", datasets::Split::Test, true, all));
+  const auto points = anomaly_points(*r.model, *all, opt.anomaly_horizon, opt.score, r.device, opt.batch_size);
   if (!output.parent_path().empty()) fs::create_directories(output.parent_path());
   write_anomaly_points(output, *all, points, opt.threshold, opt.refractory);
   int64_t rows = 0;
@@ -194,17 +208,16 @@ int64_t score_series(const fs::path& run_dir, const std::string& checkpoint, con
   return rows;
 }
 
-json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const fs::path& out_dir,
-                   const ForecastEvalOptions& opt) {
-  if (cfg.name_of("data") != "time_series_windows")
-    throw UserError("forecast-eval needs a run on data.name=time_series_windows, this run uses '" + cfg.name_of("data") + "'");
-  const auto split = opt.split == "val" ? datasets::Split::Val : datasets::Split::Test;
+json forecast_eval(const fs::path& run_dir, inference::Checkpoint checkpoint, const fs::path& out_dir,
+                   const ForecastEvalOptions& opt, const std::vector<std::string>& overrides) {
   if (opt.split != "val" && opt.split != "test") throw UserError("forecast-eval: split must be val or test, got '" + opt.split + "'");
-  const auto device = resolve_device(opt.device == "auto" ? cfg.get<std::string>("experiment.device") : opt.device);
-  auto ds = TimeSeriesWindows::create(cfg, split);
-  auto model = models::build(cfg, ds->info());
-  load_checkpoint(checkpoint, *model, nullptr, nullptr, false);
-  model->to(device);
+  const auto split = opt.split == "val" ? datasets::Split::Val : datasets::Split::Test;
+  std::shared_ptr<TimeSeriesWindows> ds;
+  auto r = inference::open_run(run_dir, checkpoint, option_device(opt.device), overrides,
+                               series_data("forecast-eval", split, false, ds));
+  const auto& cfg = r.cfg;
+  auto& model = r.model;
+  const auto device = r.device;
   const auto& sp = ds->spec();
   const auto& series = ds->series();
   const int64_t H = static_cast<int64_t>(sp.horizons.size());
@@ -216,7 +229,7 @@ json forecast_eval(const config::Config& cfg, const fs::path& checkpoint, const 
   const auto pa = pred.accessor<float, 2>();
   json report;
   report["split"] = opt.split;
-  report["checkpoint"] = checkpoint.string();
+  report["checkpoint"] = r.checkpoint.string();
   report["horizons"] = sp.horizons;
   report["horizon_labels"] = hl;
   report["season"] = sp.season;

@@ -19,6 +19,7 @@
 #include "datasets/time_series.h"
 #include "models/model.h"
 #include "analysis/anomaly.h"
+#include "inference/open_run.h"
 
 namespace smlab::analysis {
 
@@ -65,13 +66,14 @@ void write_anomaly_points(const std::filesystem::path& path, const datasets::Tim
 /// file or a folder of them, read like data.path; each series is scaled by its own first
 /// train_fraction, as in training) and the anomaly options of `options`; writes
 /// write_anomaly_points' rows to `output`. Returns the number of rows written.
-int64_t score_series(const std::filesystem::path& run_dir, const std::string& checkpoint, const std::string& input,
+int64_t score_series(const std::filesystem::path& run_dir, inference::Checkpoint checkpoint, const std::string& input,
                      const std::filesystem::path& output, const ForecastEvalOptions& options);
 
-/// Evaluates the model of `cfg` with the weights in `checkpoint`; writes the reports into
-/// `out_dir` and returns the JSON report. Throws UserError when the data is not
+/// Evaluates the run in `run_dir` at `checkpoint` (its config with `overrides`); writes the
+/// reports into `out_dir` and returns the JSON report. Throws UserError when the data is not
 /// time_series_windows or the labels do not match the series.
-nlohmann::json forecast_eval(const config::Config& cfg, const std::filesystem::path& checkpoint,
-                             const std::filesystem::path& out_dir, const ForecastEvalOptions& options);
+nlohmann::json forecast_eval(const std::filesystem::path& run_dir, inference::Checkpoint checkpoint,
+                             const std::filesystem::path& out_dir, const ForecastEvalOptions& options,
+                             const std::vector<std::string>& overrides = {});
 
 }  // namespace smlab::analysis

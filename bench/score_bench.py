@@ -45,7 +45,11 @@ torch.set_num_threads(int(threads))
 extra = {"smlab.json": ""}
 m = torch.jit.load(artifact, _extra_files=extra)
 meta = json.loads(extra["smlab.json"])
-max_len, classes = meta["input"]["max_len"], meta["classes"]
+# format 2 (typed ArtifactSpec, inference/artifact.h); format 1 had these flat
+if meta.get("format", 1) >= 2:
+    max_len, classes = meta["input"]["tokens"]["max_len"], meta["output"]["classes"]
+else:
+    max_len, classes = meta["input"]["max_len"], meta["classes"]
 sp = spm.SentencePieceProcessor(model_file=tok)
 batch = int(batch)
 CHUNK = 8192

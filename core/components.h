@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/config.h"
@@ -40,8 +41,11 @@ struct RegistryView {
 /// Registry kind ("model", "dataset", ...) -> view. Filled by expose().
 std::map<std::string, RegistryView>& registry_views();
 
-template <class Fn>
-void expose(const ComponentRegistry<Fn>& r) {
+/// Exposes a registry whose entries are components (Component<Fn>, or a struct derived from it
+/// that adds fields, like the model registry's input kind).
+template <class Entry>
+void expose(const Registry<Entry>& r) {
+  static_assert(std::is_base_of_v<ComponentMeta, Entry>, "expose() needs component entries");
   registry_views()[r.kind()] = RegistryView{
       [&r] { return r.names(); },
       [&r](const std::string& name) -> const ComponentMeta& { return r.get(name); }};

@@ -60,7 +60,7 @@ torch::jit::Module trace_module(torch::nn::Module& root, const TracedFn& fn, con
 
 void save_artifact(const Artifact& artifact, const fs::path& path) {
   torch::jit::ExtraFilesMap extra(artifact.files.begin(), artifact.files.end());
-  extra[kArtifactMetaFile] = artifact.meta.dump(2);
+  extra[kArtifactMetaFile] = artifact.spec.to_json().dump(2);
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   write_atomic_with(path, [&](const fs::path& tmp) { artifact.module.save(tmp.string(), extra); });
 }
@@ -79,16 +79,13 @@ Artifact load_artifact(const fs::path& path, std::optional<torch::Device> device
   if (extra[kArtifactMetaFile].empty())
     throw UserError(path.string() + ": a TorchScript file without smlab metadata (" + kArtifactMetaFile +
                     "); export it with 'smlab export'");
+  nlohmann::json meta;
   try {
-    a.meta = nlohmann::json::parse(extra[kArtifactMetaFile]);
+    meta = nlohmann::json::parse(extra[kArtifactMetaFile]);
   } catch (const std::exception& e) {
     throw UserError(path.string() + ": its " + kArtifactMetaFile + " is not valid JSON (" + e.what() + ")");
   }
-  const int format = a.meta.value("format", 0);
-  if (format < 1 || format > kArtifactFormat)
-    throw UserError(path.string() + ": artifact format " + std::to_string(format) + " (written by smlab " +
-                    a.meta.value("smlab_version", std::string("?")) + "); this smlab reads formats 1 to " +
-                    std::to_string(kArtifactFormat) + ": re-export it with this version");
+  a.spec = ArtifactSpec::from_json(meta, path.string());
   if (!extra[kArtifactTokenizerFile].empty()) a.files[kArtifactTokenizerFile] = extra[kArtifactTokenizerFile];
   a.module.eval();
   return a;
@@ -191,102 +188,92 @@ std::optional<ClassifierCut> add_embed_methods(torch::jit::Module& m) {
   return probe;
 }
 
-std::string task_name(datasets::Task t) { return t == datasets::Task::Classification ? "classification" : "regression"; }
-
-/// The input description of an artifact for a model of `kind` on data `info`.
-nlohmann::json input_spec(InputKind kind, const datasets::DatasetInfo& info, const config::Config& cfg) {
-  nlohmann::json in;
-  in["kind"] = input_kind_name(kind);
+/// The input contract of an artifact for a model of `kind` on data `info`.
+InputSpec input_spec(InputKind kind, const datasets::DatasetInfo& info, const config::Config& cfg) {
+  InputSpec in;
+  in.kind = kind;
   const auto& s = info.input_shape;
   const bool pixels = info.pixels && ((kind == InputKind::Image && s.size() == 3) || (kind == InputKind::Video && s.size() == 4));
   if (pixels) {
     // Channels last, as images are decoded: [H, W, C] or [T, H, W, C].
-    std::vector<int64_t> shape(s.begin() + 1, s.end());
-    shape.push_back(s[0]);
-    in["dtype"] = "uint8";
-    in["layout"] = kind == InputKind::Image ? "NHWC" : "NTHWC";
-    in["shape"] = shape;
+    in.shape.assign(s.begin() + 1, s.end());
+    in.shape.push_back(s[0]);
+    in.dtype = DType::UInt8;
+    in.layout = kind == InputKind::Image ? Layout::NHWC : Layout::NTHWC;
     const int64_t h = s[s.size() - 2], w = s[s.size() - 1];
     const auto p = datasets::eval_preprocessing(cfg.get<std::vector<std::string>>("augment.eval"),
                                                 cfg.get<std::vector<std::string>>("augment.train"), h, w);
-    in["preprocess"] = {{"resize_shorter", p.resize_shorter}, {"crop", {h, w}}, {"scale", 1.0 / 255.0},
-                        {"mean", p.mean}, {"std", p.std}};
+    in.pixels = PixelPreprocess{p.resize_shorter, {h, w}, 1.0 / 255.0, p.mean, p.std};
     return in;
   }
-  in["dtype"] = info.vocab_size > 0 ? "int64" : "float32";
-  in["layout"] = kind == InputKind::Image ? "NCHW" : kind == InputKind::Video ? "NCTHW" : "N...";
-  in["shape"] = s;
+  in.dtype = info.vocab_size > 0 ? DType::Int64 : DType::Float32;
+  in.layout = kind == InputKind::Image ? Layout::NCHW : kind == InputKind::Video ? Layout::NCTHW : Layout::Flat;
+  in.shape = s;
   if (info.vocab_size > 0) {
-    in["vocab_size"] = info.vocab_size;
-    in["pad_id"] = 0;
-    if (cfg.has("data.max_len")) in["max_len"] = cfg.get<int64_t>("data.max_len");
+    TokenPreprocess t;
+    t.vocab_size = info.vocab_size;
+    t.pad_id = 0;
+    t.max_len = cfg.has("data.max_len") ? cfg.get<int64_t>("data.max_len") : s.at(0);
     // Text normalisation applied before tokenising (e.g. TweetEval's @user / http), for the scorer.
-    if (cfg.has("data.normalize")) in["normalize"] = cfg.get<std::string>("data.normalize");
+    if (cfg.has("data.normalize")) t.normalize = parse_text_normalize(cfg.get<std::string>("data.normalize"), "data.normalize");
+    in.tokens = t;
   }
   return in;
 }
 
+/// The output contract of a model on data `info`.
+OutputSpec output_spec(const datasets::DatasetInfo& info, const ExportAs& as) {
+  OutputSpec o;
+  o.task = info.task;
+  o.classes = info.class_names;
+  o.dim = models::output_width(info);
+  o.outputs = !as.outputs.empty() ? parse_output_kind(as.outputs, "export")
+              : info.task == datasets::Task::Classification ? OutputKind::Logits : OutputKind::Values;
+  return o;
+}
+
+/// Image/clip artifacts take uint8 channels-last pixels: the traced function permutes them to
+/// channels-first and normalises with two buffers, x * (1 / (255 std)) - mean / std.
+TracedFn pixel_forward(Model& model, const datasets::DatasetInfo& info, const PixelPreprocess& pre, bool video,
+                       std::map<std::string, torch::Tensor>& extra) {
+  const int64_t channels = info.input_shape[0];
+  std::vector<int64_t> stat_shape(info.input_shape.size() + 1, 1);  // [1, C, 1, 1] or [1, C, 1, 1, 1]
+  stat_shape[1] = channels;
+  auto mean = torch::zeros({channels}), stdv = torch::ones({channels});
+  if (!pre.mean.empty()) {
+    TORCH_CHECK(static_cast<int64_t>(pre.mean.size()) == channels, "normalisation has ", pre.mean.size(),
+                " channels, the data ", channels);
+    mean = torch::tensor(pre.mean, torch::kFloat);
+    stdv = torch::tensor(pre.std, torch::kFloat);
+  }
+  extra["smlab_pixel_scale"] = (1.0 / (255.0 * stdv)).view(stat_shape).contiguous();
+  extra["smlab_pixel_shift"] = (-mean / stdv).view(stat_shape).contiguous();
+  auto scale = extra["smlab_pixel_scale"], shift = extra["smlab_pixel_shift"];
+  return [&model, scale, shift, video](const torch::Tensor& x) {
+    auto nc = video ? x.permute({0, 4, 1, 2, 3}) : x.permute({0, 3, 1, 2});
+    return model.forward(nc.to(torch::kFloat).mul(scale).add(shift));
+  };
+}
+
 }  // namespace
 
-torch::Tensor example_raw_input(const nlohmann::json& meta, int64_t batch) {
-  const auto& in = meta.at("input");
+torch::Tensor example_raw_input(const InputSpec& in, int64_t batch) {
   std::vector<int64_t> shape{batch};
-  for (const auto& d : in.at("shape")) shape.push_back(d.get<int64_t>());
-  const auto dtype = in.at("dtype").get<std::string>();
-  if (dtype == "uint8") return torch::randint(0, 256, shape, torch::kUInt8);
-  if (dtype == "int64") return torch::randint(1, in.at("vocab_size").get<int64_t>(), shape, torch::kLong);
+  shape.insert(shape.end(), in.shape.begin(), in.shape.end());
+  switch (in.dtype) {
+    case DType::UInt8: return torch::randint(0, 256, shape, torch::kUInt8);
+    case DType::Int64: return torch::randint(1, in.tokens->vocab_size, shape, torch::kLong);
+    case DType::Float32: break;
+  }
   return torch::randn(shape);
 }
 
-Artifact export_model(Model& model, const config::Config& cfg, const datasets::DatasetInfo& info, const ExportAs& as) {
-  const InputKind kind = input_kind(cfg.name_of("model"));
-  const std::string name = as.model_name.empty() ? cfg.name_of("model") : as.model_name;
-  model.eval();
-  model.to(torch::kCPU);
-  Artifact a;
-  a.meta = {{"format", kArtifactFormat},
-            {"smlab_version", SMLAB_VERSION},
-            {"libtorch_version", TORCH_VERSION},
-            {"model", name},
-            {"task", task_name(info.task)},
-            {"classes", info.class_names},
-            {"output_dim", output_width(info)},
-            {"outputs", !as.outputs.empty() ? as.outputs
-                        : info.task == datasets::Task::Classification ? "logits" : "values"},
-            {"input", input_spec(kind, info, cfg)},
-            {"config_hash", cfg.hash()},
-            {"config", cfg.dump()}};
-  const auto& in = a.meta["input"];
-  std::map<std::string, torch::Tensor> extra;
-  TracedFn fn = [&model](const torch::Tensor& x) { return model.forward(x); };
-  if (in["dtype"] == "uint8") {
-    const auto& pre = in["preprocess"];
-    const int64_t channels = info.input_shape[0];
-    std::vector<int64_t> stat_shape(info.input_shape.size() + 1, 1);  // [1, C, 1, 1] or [1, C, 1, 1, 1]
-    stat_shape[1] = channels;
-    auto mean = torch::zeros({channels}), stdv = torch::ones({channels});
-    if (!pre["mean"].empty()) {
-      TORCH_CHECK(static_cast<int64_t>(pre["mean"].size()) == channels, "normalisation has ", pre["mean"].size(),
-                  " channels, the data ", channels);
-      mean = torch::tensor(pre["mean"].get<std::vector<double>>(), torch::kFloat);
-      stdv = torch::tensor(pre["std"].get<std::vector<double>>(), torch::kFloat);
-    }
-    // Folded into one affine map: x * (1 / (255 std)) - mean / std.
-    extra["smlab_pixel_scale"] = (1.0 / (255.0 * stdv)).view(stat_shape).contiguous();
-    extra["smlab_pixel_shift"] = (-mean / stdv).view(stat_shape).contiguous();
-    const bool video = kind == InputKind::Video;
-    auto scale = extra["smlab_pixel_scale"], shift = extra["smlab_pixel_shift"];
-    fn = [&model, scale, shift, video](const torch::Tensor& x) {
-      auto nc = video ? x.permute({0, 4, 1, 2, 3}) : x.permute({0, 3, 1, 2});
-      return model.forward(nc.to(torch::kFloat).mul(scale).add(shift));
-    };
-  }
-  torch::manual_seed(0);
-  a.module = trace_module(model, fn, example_raw_input(a.meta, 2), extra);
-  a.module.eval();
-  // Check at another batch size: shapes baked into the graph show up here.
-  torch::NoGradGuard ng;
-  const auto x = example_raw_input(a.meta, 3);
+namespace {
+
+/// Runs the artifact and `fn` at batch 3 and records the relative error; a graph that fails or
+/// disagrees (shapes baked into the trace) is a UserError.
+void check_export(Artifact& a, const TracedFn& fn, const torch::Tensor& x) {
+  const auto& name = a.spec.model;
   double err = 0;
   try {
     err = relative_error(a.forward(x), fn(x));
@@ -300,58 +287,89 @@ Artifact export_model(Model& model, const config::Config& cfg, const datasets::D
     throw UserError("export of " + name + ": the TorchScript graph fails at batch 3 (" + what +
                     "); its forward probably bakes an input size into the trace");
   }
-  a.meta["export_check"] = {{"batch", 3}, {"relative_error", err}};
+  a.spec.check_batch = 3;
+  a.spec.check_error = err;
   if (!(err <= 1e-5))
     throw UserError("export of " + name + ": the TorchScript graph disagrees with the C++ model at batch 3 (relative error " +
                     std::to_string(err) + " > 1e-5); its forward probably bakes an input size into the trace");
-  // Penultimate features: `embed` and `forward_embed`, checked by recomputing the logits from
-  // the embedding with the C++ model's classifier weights.
-  if (const auto cut = add_embed_methods(a.module)) {
-    std::map<std::string, torch::Tensor> params;
-    for (const auto& p : model.named_parameters()) params[p.key()] = p.value();
-    const auto e = a.module.run_method("embed", x).toTensor();
-    const auto w = params.count(cut->weight) ? params.at(cut->weight) : torch::Tensor();
-    const auto b = cut->bias.empty() ? torch::Tensor() : params.count(cut->bias) ? params.at(cut->bias) : torch::Tensor();
-    if (w.defined() && e.dim() == 2 && (cut->bias.empty() || b.defined())) {
-      auto logits = torch::linear(e, w, b);
-      const auto out = fn(x);
-      // The output may be the classifier's softmax ("probabilities" artifacts).
-      if (!torch::allclose(logits, out, 1e-4, 1e-5) && torch::allclose(torch::softmax(logits, 1), out, 1e-4, 1e-5))
-        logits = torch::softmax(logits, 1);
-      const double embed_err = relative_error(logits, out);
-      if (embed_err <= 1e-5) {
-        const auto dot = cut->weight.rfind('.');
-        a.meta["embed"] = {{"methods", {"embed", "forward_embed"}},
-                           {"dim", e.size(1)},
-                           {"classifier", dot == std::string::npos ? std::string() : cut->weight.substr(0, dot)},
-                           {"relative_error", embed_err}};
-      }
-    }
+}
+
+/// Penultimate features: `embed` and `forward_embed`, checked by recomputing the outputs from
+/// the embedding with the C++ model's classifier weights; recorded in spec.output.embed.
+void add_embed(Artifact& a, Model& model, const TracedFn& fn, const torch::Tensor& x) {
+  const auto cut = add_embed_methods(a.module);
+  if (!cut) return;
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : model.named_parameters()) params[p.key()] = p.value();
+  const auto e = a.module.run_method("embed", x).toTensor();
+  const auto w = params.count(cut->weight) ? params.at(cut->weight) : torch::Tensor();
+  const auto b = cut->bias.empty() ? torch::Tensor() : params.count(cut->bias) ? params.at(cut->bias) : torch::Tensor();
+  if (!w.defined() || e.dim() != 2 || (!cut->bias.empty() && !b.defined())) return;
+  auto logits = torch::linear(e, w, b);
+  const auto out = fn(x);
+  // The output may be the classifier's softmax ("probabilities" artifacts).
+  if (!torch::allclose(logits, out, 1e-4, 1e-5) && torch::allclose(torch::softmax(logits, 1), out, 1e-4, 1e-5))
+    logits = torch::softmax(logits, 1);
+  const double embed_err = relative_error(logits, out);
+  if (embed_err > 1e-5) return;
+  const auto dot = cut->weight.rfind('.');
+  a.spec.output.embed =
+      EmbedSpec{e.size(1), dot == std::string::npos ? std::string() : cut->weight.substr(0, dot), embed_err};
+}
+
+/// Token models: does the graph take shorter (trailing-padded) sequences and give the same
+/// outputs as at max_len? Then a scorer may pad each batch only to its longest member.
+void check_variable_length(Artifact& a, const TracedFn& fn) {
+  auto& t = *a.spec.input.tokens;
+  const int64_t L = a.spec.input.shape.at(0), vocab = t.vocab_size;
+  auto toks = torch::randint(1, vocab, {3, L}, torch::kLong);
+  const std::vector<int64_t> lens = {1, std::min<int64_t>(3, L), std::min<int64_t>(7, L)};
+  for (int64_t r = 0; r < 3; ++r) toks[r].slice(0, lens[r]).zero_();
+  double len_err = std::numeric_limits<double>::infinity();
+  try {
+    const auto ref = fn(toks);
+    len_err = std::max(relative_error(a.forward(toks.slice(1, 0, lens[2]).contiguous()), ref),
+                       relative_error(a.forward(toks.slice(0, 0, 1).slice(1, 0, 1).contiguous()), ref.slice(0, 0, 1)));
+  } catch (const std::exception&) {
+    // a graph that bakes the length in: no variable lengths
   }
-  // Token models: does the graph take shorter (trailing-padded) sequences and give the same
-  // outputs as at max_len? Then a scorer may pad each batch only to its longest member.
-  if (in["dtype"] == "int64" && in.at("shape").size() == 1) {
-    const int64_t L = in["shape"][0].get<int64_t>(), vocab = in.at("vocab_size").get<int64_t>();
-    auto toks = torch::randint(1, vocab, {3, L}, torch::kLong);
-    const std::vector<int64_t> lens = {1, std::min<int64_t>(3, L), std::min<int64_t>(7, L)};
-    for (int64_t r = 0; r < 3; ++r) toks[r].slice(0, lens[r]).zero_();
-    double len_err = std::numeric_limits<double>::infinity();
-    try {
-      const auto ref = fn(toks);
-      len_err = std::max(relative_error(a.forward(toks.slice(1, 0, lens[2]).contiguous()), ref),
-                         relative_error(a.forward(toks.slice(0, 0, 1).slice(1, 0, 1).contiguous()), ref.slice(0, 0, 1)));
-    } catch (const std::exception&) {
-      // a graph that bakes the length in: no variable lengths
-    }
-    a.meta["input"]["variable_length"] = len_err <= 1e-5;
-    a.meta["input"]["length_check"] = {{"lengths", {1, lens[2], L}},
-                                       {"relative_error", std::isfinite(len_err) ? nlohmann::json(len_err) : nlohmann::json(nullptr)}};
-  }
+  t.variable_length = len_err <= 1e-5;
+  t.length_check = {{"lengths", {1, lens[2], L}},
+                    {"relative_error", std::isfinite(len_err) ? nlohmann::json(len_err) : nlohmann::json(nullptr)}};
+}
+
+}  // namespace
+
+Artifact export_model(Model& model, const config::Config& cfg, const datasets::DatasetInfo& info, const ExportAs& as) {
+  const InputKind kind = input_kind(cfg.name_of("model"));
+  model.eval();
+  model.to(torch::kCPU);
+  Artifact a;
+  auto& spec = a.spec;
+  spec.smlab_version = SMLAB_VERSION;
+  spec.libtorch_version = TORCH_VERSION;
+  spec.model = as.model_name.empty() ? cfg.name_of("model") : as.model_name;
+  spec.input = input_spec(kind, info, cfg);
+  spec.output = output_spec(info, as);
+  spec.config_hash = cfg.hash();
+  spec.config = cfg.dump();
+  std::map<std::string, torch::Tensor> extra;
+  TracedFn fn = [&model](const torch::Tensor& x) { return model.forward(x); };
+  if (spec.input.pixels) fn = pixel_forward(model, info, *spec.input.pixels, kind == InputKind::Video, extra);
+  torch::manual_seed(0);
+  a.module = trace_module(model, fn, example_raw_input(spec.input, 2), extra);
+  a.module.eval();
+  // Check at another batch size: shapes baked into the graph show up here.
+  torch::NoGradGuard ng;
+  const auto x = example_raw_input(spec.input, 3);
+  check_export(a, fn, x);
+  add_embed(a, model, fn, x);
+  if (spec.input.tokens && spec.input.shape.size() == 1) check_variable_length(a, fn);
   std::string tok = info.tokenizer;
   if (tok.empty() && cfg.has("data.tokenizer")) tok = cfg.get<std::string>("data.tokenizer");
-  if (info.vocab_size > 0 && !tok.empty()) {
+  if (spec.input.tokens && !tok.empty()) {
     a.files[kArtifactTokenizerFile] = read_file(tok);
-    a.meta["input"]["tokenizer"] = kArtifactTokenizerFile;
+    spec.input.tokens->tokenizer = kArtifactTokenizerFile;
   }
   return a;
 }

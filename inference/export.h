@@ -8,13 +8,15 @@
 // model) at a batch size other than the traced one, which catches shapes baked into the graph.
 //
 // An artifact is one TorchScript file that loads with torch::jit::load in C++ and
-// torch.jit.load in Python. Its metadata (smlab.json, an extra file inside the archive) holds
-// the format version, the smlab version, the model name, task, classes, what the input is
-// (kind, dtype, layout, shape), the preprocessing (resize, crop, mean, std, tokenizer), the
-// config and its hash. Image artifacts take uint8 NHWC pixels and normalise inside the graph.
+// torch.jit.load in Python. Its metadata (smlab.json, an extra file inside the archive) is the
+// typed ArtifactSpec of inference/artifact.h: format version, who wrote it, the model name, the
+// InputSpec (kind, dtype, layout, shape, pixel or token preprocessing), the OutputSpec (task,
+// classes, outputs, embed), the config and its hash. Image artifacts take uint8 NHWC pixels and
+// normalise inside the graph.
 //
 //   auto a = smlab::inference::load_artifact("model.pt");       // checks it is smlab's
 //   auto probs = torch::softmax(a.forward(batch), 1);
+//   a.spec.output.classes;                                       // typed, never meta["classes"]
 #pragma once
 #include <torch/script.h>
 
@@ -24,12 +26,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "inference/artifact.h"
 #include "models/model.h"
 
 namespace smlab::inference {
 
-/// Artifact format written by this build; load_artifact accepts formats 1..kArtifactFormat.
-constexpr int kArtifactFormat = 1;
 /// Name of the metadata file inside the TorchScript archive.
 inline constexpr const char* kArtifactMetaFile = "smlab.json";
 /// Name of the embedded SentencePiece model for token artifacts.
@@ -46,24 +47,25 @@ torch::jit::Module trace_module(torch::nn::Module& root, const TracedFn& fn, con
 
 struct Artifact {
   torch::jit::Module module;
-  nlohmann::json meta;
+  ArtifactSpec spec;
   std::map<std::string, std::string> files;  ///< other embedded files (e.g. tokenizer.model)
 
   torch::Tensor forward(const torch::Tensor& x) { return module.forward({x}).toTensor(); }
 };
 
-/// Writes the artifact atomically (temporary file, fsync, rename), with `meta` as smlab.json.
+/// Writes the artifact atomically (temporary file, fsync, rename), with `spec` as smlab.json.
 void save_artifact(const Artifact& artifact, const std::filesystem::path& path);
 
 /// Loads an artifact and checks that it is smlab's and of a supported format. Throws UserError
 /// naming the file for a missing file, a file that is not TorchScript, a TorchScript file
-/// without smlab metadata, or an unsupported format version.
+/// without smlab metadata, or an unsupported format version (format 1 is read and mapped into
+/// the typed spec; a newer one asks to upgrade smlab).
 Artifact load_artifact(const std::filesystem::path& path, std::optional<torch::Device> device = std::nullopt);
 
 /// Builds the artifact of a trained model: its input spec and preprocessing follow the data
 /// (`info`) and the config's eval pipeline; token models embed the config's tokenizer. The
 /// artifact is checked against the C++ model at a batch size other than the traced one, and
-/// the check is recorded in meta["export_check"]; a mismatch over 1e-5 throws.
+/// the check is recorded in spec.check_error; a mismatch over 1e-5 throws.
 struct ExportAs {
   std::string model_name;  ///< "" = cfg's model.name; the input kind always follows cfg's model
   std::string outputs;     ///< "" = logits (classification) or values (regression); "probabilities"
@@ -73,7 +75,7 @@ Artifact export_model(models::Model& model, const config::Config& cfg, const dat
 
 /// The raw input an artifact takes for `info`: uint8 pixels (NHWC images, NTHWC clips) for
 /// pixel data, else what the model takes. Random, for checks and examples.
-torch::Tensor example_raw_input(const nlohmann::json& meta, int64_t batch);
+torch::Tensor example_raw_input(const InputSpec& input, int64_t batch);
 
 /// max |a - b| / max(max |b|, tiny): the relative error used by every export parity check.
 double relative_error(const torch::Tensor& a, const torch::Tensor& b);

@@ -9,16 +9,13 @@
 // done the parts are concatenated in position order into <output> (atomically), a
 // <output>.done.json summary is written and the parts are removed.
 //
-// Inputs: text (TSV, CSV, JSONL), images (folder, .list), tabular rows (CSV, TSV, JSONL) and
-// packed HDF5 shards from `smlab pack` (images or texts; one shard or a folder; ids are the
-// shards' stored `ids` or the record index). Outputs: CSV, JSONL, or HDF5 (.h5: ids, positions,
-// probabilities [N, C], top_k_indices/top_k_probabilities [N, K], classes, optional embeddings
-// [N, D]; regression: values), assembled atomically from the journaled chunks at the end.
-//
-// Preprocessing comes from the artifact's metadata: the embedded tokenizer and max_len for
-// text, resize/crop for images (normalisation is inside the graph), the feature count for
-// tabular rows. Host work (reading, tokenising, decoding) for the next chunk runs on worker
-// threads while the model scores the current one.
+// The stages, each in its own file of inference/:
+//   readers.h     input format -> records (registry: tsv, csv, jsonl, images, list, hdf5)
+//   preprocess.h  records -> the artifact's input tensor, built from its InputSpec (artifact.h)
+//   journal.h     the job's fingerprint, durable per-chunk journal, shard outputs and merge
+//   writers.h     model outputs -> part files -> the output (registry: csv, jsonl, hdf5)
+// Host work (reading, tokenising, decoding) for the next chunk runs on worker threads while the
+// model scores the current one.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -26,14 +23,16 @@
 #include <string>
 #include <vector>
 
-namespace smlab::score {
+#include "inference/journal.h"
+
+namespace smlab::inference {
 
 struct ScoreOptions {
   std::filesystem::path model;   ///< artifact from `smlab export`
   std::filesystem::path input;   ///< file or folder
   std::filesystem::path output;  ///< .csv, .jsonl or .h5 (format from the extension unless output_format)
-  std::string input_format = "auto";   ///< auto, tsv, csv, jsonl, images, list, hdf5
-  std::string output_format = "auto";  ///< auto, csv, jsonl, hdf5
+  std::string input_format = "auto";   ///< auto or a reader_registry() name: tsv, csv, jsonl, images, list, hdf5
+  std::string output_format = "auto";  ///< auto or a writer_registry() name: csv, jsonl, hdf5
   std::string id_field = "id";         ///< column name (or 0-based index) / JSON key of the row id
   std::string text_field = "text";     ///< column name (or 0-based index) / JSON key of the text
   int64_t batch_size = 256;
@@ -65,12 +64,4 @@ struct ScoreResult {
 /// Runs (or resumes, or confirms the completion of) a scoring job.
 ScoreResult score(const ScoreOptions& options);
 
-/// The output path of shard i of n: <stem>.shard-<i>-of-<n><ext> (unsharded: `output` itself).
-std::filesystem::path shard_output(const std::filesystem::path& output, int64_t index, int64_t count);
-
-/// Validates the n shard outputs of `output` (every shard done, same job, position ranges that
-/// tile the input without gap or overlap) and concatenates them (rows and rejects) into
-/// `output`. Throws UserError naming what is missing or inconsistent.
-nlohmann::json merge(const std::filesystem::path& output);
-
-}  // namespace smlab::score
+}  // namespace smlab::inference

@@ -98,8 +98,7 @@ void register_bilstm() {
                         cfg.get<int64_t>("model.layers"), cfg.get<std::string>("model.pooling"),
                         cfg.get<double>("model.embed_dropout"), cfg.get<double>("model.dropout"),
                         cfg.get<int64_t>("model.attention_dim"), output_width(info), info.piece_ngrams);
-                  }});
-  set_input_kind("bilstm", InputKind::Tokens);
+                  }, InputKind::Tokens});
 }
 
 }  // namespace smlab::models

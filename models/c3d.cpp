@@ -103,8 +103,7 @@ void register_c3d() {
              .fc(cfg.get<int64_t>("model.fc"))
              .dropout(cfg.get<double>("model.dropout"));
          return std::make_shared<C3DImpl>(o);
-       }});
-  set_input_kind("c3d", InputKind::Video);
+       }, InputKind::Video});
 }
 
 }  // namespace smlab::models

@@ -70,8 +70,7 @@ void register_frame_2d() {
                       .choice("frames", "one", {"one", "mean"},
                               "one: the backbone sees frame `frame` only; mean: every frame, logits averaged over time")
                       .integer("frame", -1, "frame index for frames: one (-1 = the middle frame, T / 2)", -1),
-                  make});
-  set_input_kind("frame_2d", InputKind::Video);
+                  make, InputKind::Video});
 }
 
 }  // namespace smlab::models

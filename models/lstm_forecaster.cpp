@@ -86,8 +86,7 @@ void register_lstm_forecaster() {
                         cfg.get<std::string>("model.cell"), info.input_shape[0], info.input_shape[1],
                         cfg.get<int64_t>("model.hidden"), cfg.get<int64_t>("model.layers"), cfg.get<double>("model.dropout"),
                         cfg.get<int64_t>("model.head_hidden"), cfg.get<bool>("model.highway"), output_width(info));
-                  }});
-  set_input_kind("lstm_forecaster", InputKind::Series);
+                  }, InputKind::Series});
 }
 
 }  // namespace smlab::models

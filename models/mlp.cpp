@@ -41,8 +41,7 @@ void register_mlp() {
                            return std::make_shared<MLPImpl>(in, cfg.get<std::vector<int64_t>>("model.hidden"),
                                                             output_width(info), cfg.get<double>("model.dropout"),
                                                             cfg.get<bool>("model.batch_norm"));
-                         }});
-  set_input_kind("mlp", InputKind::Features);
+                         }, InputKind::Features});
 }
 
 }  // namespace smlab::models

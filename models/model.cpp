@@ -6,8 +6,8 @@
 
 namespace smlab::models {
 
-ComponentRegistry<ModelFactory>& registry() {
-  static ComponentRegistry<ModelFactory> r("model");
+Registry<ModelComponent>& registry() {
+  static Registry<ModelComponent> r("model");
   return r;
 }
 
@@ -37,20 +37,7 @@ void to_channels_last(Model& model) {
     if (p.dim() == 4 || p.dim() == 5) p.set_data(channels_last(p.data()));
 }
 
-namespace {
-std::map<std::string, InputKind>& input_kinds() {
-  static std::map<std::string, InputKind> m;
-  return m;
-}
-}  // namespace
-
-void set_input_kind(const std::string& model, InputKind kind) { input_kinds()[model] = kind; }
-
-InputKind input_kind(const std::string& model) {
-  registry().get(model);  // unknown names fail with the registry's did-you-mean error
-  const auto it = input_kinds().find(model);
-  return it == input_kinds().end() ? InputKind::Image : it->second;
-}
+InputKind input_kind(const std::string& model) { return registry().get(model).input; }
 
 std::string input_kind_name(InputKind kind) {
   switch (kind) {

@@ -2,7 +2,9 @@
 //
 // Every smlab model is a torch::nn::Module with one tensor in and one tensor out
 // (logits or regression outputs), so that the trainer, the exporter and the scorer treat
-// all families alike. Models are registered by name with the schema of their options.
+// all families alike. Models are registered by name with the schema of their options and the
+// kind of input they take (ModelComponent::input), which the zoo tests, the exporter and
+// frame_2d read from the registry entry.
 #pragma once
 #include <torch/nn/module.h>
 
@@ -25,7 +27,24 @@ using ModelPtr = std::shared_ptr<Model>;
 /// (number of classes, input shape).
 using ModelFactory = std::function<ModelPtr(const config::Config&, const datasets::DatasetInfo&)>;
 
-ComponentRegistry<ModelFactory>& registry();
+/// What a registered model consumes. Models declare it when they register (the default is
+/// Image); the zoo tests and the exporter make example inputs from it.
+enum class InputKind {
+  Image,     ///< float [B, C, H, W]
+  Video,     ///< float [B, C, T, H, W]
+  Tokens,    ///< int64 token ids [B, L] (0 = padding)
+  Features,  ///< float [B, F] (tabular)
+  Series,    ///< float [B, T, F] (forecasting; a regression task)
+};
+
+/// A model registry entry: help, schema and factory, plus the kind of input the model takes.
+struct ModelComponent : Component<ModelFactory> {
+  InputKind input = InputKind::Image;
+  ModelComponent(std::string help_, config::Schema params_, ModelFactory make_, InputKind input_ = InputKind::Image)
+      : Component<ModelFactory>(std::move(help_), std::move(params_), std::move(make_)), input(input_) {}
+};
+
+Registry<ModelComponent>& registry();
 void register_builtin();
 
 /// Builds the configured model.
@@ -37,16 +56,8 @@ int64_t parameter_count(const torch::nn::Module& m);
 /// Output width for a dataset: classes for classification, output_dim for regression.
 int64_t output_width(const datasets::DatasetInfo& info);
 
-/// What a registered model consumes. Models declare it when they register (the default is
-/// Image); the zoo tests and the exporter make example inputs from it.
-enum class InputKind {
-  Image,     ///< float [B, C, H, W]
-  Video,     ///< float [B, C, T, H, W]
-  Tokens,    ///< int64 token ids [B, L] (0 = padding)
-  Features,  ///< float [B, F] (tabular)
-  Series,    ///< float [B, T, F] (forecasting; a regression task)
-};
-void set_input_kind(const std::string& model, InputKind kind);
+/// The input kind of the registered model `model` (its registry entry's `input`); an unknown
+/// name is the registry's UserError.
 InputKind input_kind(const std::string& model);
 std::string input_kind_name(InputKind kind);
 

@@ -130,8 +130,7 @@ void add_variant(const std::string& name, const std::string& help, std::vector<i
                               .num_classes(output_width(info))
                               .cardinality(cfg.get<int64_t>("model.cardinality"));
                           return std::make_shared<ResNeXt3DImpl>(o);
-                        }});
-  set_input_kind(name, InputKind::Video);
+                        }, InputKind::Video});
 }
 
 }  // namespace

@@ -85,8 +85,7 @@ void register_text_cnn() {
                                                          cfg.get<int64_t>("model.filters"), cfg.get<double>("model.dropout"),
                                                          cfg.get<double>("model.max_norm"), output_width(info),
                                                          info.piece_ngrams);
-                  }});
-  set_input_kind("text_cnn", InputKind::Tokens);
+                  }, InputKind::Tokens});
 }
 
 }  // namespace smlab::models

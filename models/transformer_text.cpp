@@ -171,8 +171,7 @@ void register_transformer_text() {
                                                       cfg.get<int64_t>("model.ff"), cfg.get<double>("model.dropout"),
                                                       cfg.get<std::string>("model.positions"), max_pos, pooling,
                                                       output_width(info), info.piece_ngrams);
-       }});
-  set_input_kind("transformer_text", InputKind::Tokens);
+       }, InputKind::Tokens});
 }
 
 }  // namespace smlab::models

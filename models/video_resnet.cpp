@@ -167,8 +167,7 @@ void add_variant(const std::string& name, const std::string& help, VideoResNetOp
                               .width(cfg.get<int64_t>("model.width"))
                               .blocks(cfg.get<std::vector<int64_t>>("model.blocks"));
                           return std::make_shared<VideoResNetImpl>(o);
-                        }});
-  set_input_kind(name, InputKind::Video);
+                        }, InputKind::Video});
 }
 
 }  // namespace

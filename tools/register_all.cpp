@@ -9,6 +9,8 @@
 #include "cuda/ops.h"
 #include "datasets/augment.h"
 #include "datasets/dataset.h"
+#include "inference/readers.h"
+#include "inference/writers.h"
 #include "models/model.h"
 #include "trainers/optim.h"
 
@@ -22,6 +24,8 @@ void register_all() {
     datasets::register_builtin();
     datasets::register_augmentations();
     trainers::register_builtin();
+    inference::register_readers();
+    inference::register_writers();
   });
 }
 

@@ -98,7 +98,8 @@ TEST(Cifar10, SmokeRunsLearnAndTheEnsembleCombinesThem) {
   EXPECT_LE(p, 1.0);
   // The exported ensemble takes uint8 32x32 RGB and normalises with the CIFAR-10 statistics.
   const auto a = smlab::inference::load_artifact(dir / "ens" / "model.pt");
-  EXPECT_EQ(a.meta["input"]["shape"], json({32, 32, 3}));
-  EXPECT_NEAR(a.meta["input"]["preprocess"]["mean"][0].get<double>(), 0.4914, 1e-9);
-  EXPECT_NEAR(a.meta["input"]["preprocess"]["std"][2].get<double>(), 0.2616, 1e-9);
+  EXPECT_EQ(a.spec.input.shape, std::vector<int64_t>({32, 32, 3}));
+  ASSERT_TRUE(a.spec.input.pixels.has_value());
+  EXPECT_NEAR(a.spec.input.pixels->mean.at(0), 0.4914, 1e-9);
+  EXPECT_NEAR(a.spec.input.pixels->std.at(2), 0.2616, 1e-9);
 }

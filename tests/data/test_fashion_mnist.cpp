@@ -36,7 +36,7 @@ TEST(FashionMnist, SmokeRunLearnsAndExports) {
   EXPECT_GT(summary["test"]["top1"].get<double>(), 0.5) << summary.dump(2);
   ASSERT_EQ(smlab::cli::run({"export", run.string(), "--output", (dir / "fm.pt").string()}), 0);
   const auto a = smlab::inference::load_artifact(dir / "fm.pt");
-  EXPECT_EQ(a.meta["input"]["dtype"], "uint8");
-  EXPECT_EQ(a.meta["input"]["shape"], nlohmann::json({28, 28, 1}));
-  EXPECT_EQ(a.meta["classes"].size(), 10u);
+  EXPECT_EQ(a.spec.input.dtype, smlab::inference::DType::UInt8);
+  EXPECT_EQ(a.spec.input.shape, std::vector<int64_t>({28, 28, 1}));
+  EXPECT_EQ(a.spec.output.classes.size(), 10u);
 }

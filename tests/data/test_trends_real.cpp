@@ -63,7 +63,7 @@ TEST(RealTrends, NabForecasterSmoke) {
   smlab::analysis::ForecastEvalOptions o;
   o.labels = labels.string();
   o.score.window = 288;
-  const auto rep = smlab::analysis::forecast_eval(cfg, r.run_dir / "checkpoints" / "best.pt", r.run_dir, o);
+  const auto rep = smlab::analysis::forecast_eval(r.run_dir, smlab::inference::Checkpoint::Best, r.run_dir, o);
   ASSERT_EQ(rep["series"].size(), 8u);
   for (auto& [name, js] : rep["series"].items()) {
     EXPECT_TRUE(js["1h"]["mase"].is_number()) << name;

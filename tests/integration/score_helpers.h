@@ -45,16 +45,16 @@ inline int run_score(std::vector<std::string> args) {
   return cli::run(args);
 }
 
-/// smlab::score::score on model -> input -> output, quietly (for calls expected to throw).
+/// smlab::inference::score on model -> input -> output, quietly (for calls expected to throw).
 inline void score_quietly(const std::filesystem::path& model, const std::filesystem::path& input,
                           const std::filesystem::path& output, bool embeddings = false) {
-  score::ScoreOptions o;
+  inference::ScoreOptions o;
   o.model = model;
   o.input = input;
   o.output = output;
   o.embeddings = embeddings;
   o.quiet = true;
-  score::score(o);
+  inference::score(o);
 }
 
 }  // namespace smlab::testing

@@ -16,7 +16,7 @@ TEST(EnsembleCli, TwoQuickstartRunsCombineCalibrateAndExport) {
   const auto dir = smlab::testing::temp_dir();
   const std::string cfg_file = smlab::testing::source_dir() + "/experiments/quickstart.yaml";
   for (int seed : {0, 1}) {
-    ASSERT_EQ(smlab::cli::run({"train", cfg_file, "--run-dir", (dir / ("r" + std::to_string(seed))).string(),
+    ASSERT_EQ(smlab::cli::run({"train", cfg_file, "--run-dir", (dir / std::string("r").append(std::to_string(seed))).string(),
                                "train.epochs=1", "train.progress=none", "train.tensorboard=false",
                                "experiment.device=cpu", "experiment.seed=" + std::to_string(seed)}),
               0);
@@ -38,8 +38,10 @@ TEST(EnsembleCli, TwoQuickstartRunsCombineCalibrateAndExport) {
               1e-12);
 
   auto a = smlab::inference::load_artifact(dir / "ens" / "model.pt");
-  EXPECT_EQ(a.meta["model"], "ensemble");
-  EXPECT_EQ(a.meta["outputs"], "probabilities");
+  EXPECT_EQ(a.spec.model, "ensemble");
+  EXPECT_EQ(a.spec.output.outputs, smlab::inference::OutputKind::Probabilities);
+  ASSERT_TRUE(a.spec.output.ensemble.has_value());
+  EXPECT_EQ(a.spec.output.ensemble->members.size(), 2u);
   const auto cfg = smlab::config::load(dir / "r0" / "config.yaml");
   auto test = smlab::datasets::build(cfg, smlab::datasets::Split::Test);
   std::vector<int64_t> idx(test->size());

@@ -21,13 +21,14 @@ TEST(ExportCli, QuickstartRunExportsAndMatchesItsCheckpoint) {
             0);
   ASSERT_EQ(smlab::cli::run({"export", run.string(), "--output", (dir / "q.pt").string(), "--checkpoint", "last"}), 0);
   auto a = smlab::inference::load_artifact(dir / "q.pt");
-  EXPECT_EQ(a.meta["model"], "mlp");
-  EXPECT_EQ(a.meta["checkpoint"], "last");
-  EXPECT_EQ(a.meta["input"]["shape"], nlohmann::json({16}));
-  EXPECT_EQ(a.meta["classes"].size(), 4u);
+  EXPECT_EQ(a.spec.model, "mlp");
+  EXPECT_EQ(a.spec.checkpoint, "last");
+  EXPECT_EQ(a.spec.input.kind, smlab::models::InputKind::Features);
+  EXPECT_EQ(a.spec.input.shape, std::vector<int64_t>({16}));
+  EXPECT_EQ(a.spec.output.classes.size(), 4u);
 
   const auto cfg = smlab::config::load(run / "config.yaml");
-  EXPECT_EQ(a.meta["config_hash"], cfg.hash());
+  EXPECT_EQ(a.spec.config_hash, cfg.hash());
   auto test = smlab::datasets::build(cfg, smlab::datasets::Split::Test);
   auto model = smlab::models::build(cfg, test->info());
   smlab::trainers::load_checkpoint(run / "checkpoints" / "last.pt", *model, nullptr, nullptr, false);

@@ -213,7 +213,7 @@ TEST(Score, ShardsMergeIntoTheUnshardedOutput) {
   ASSERT_EQ(run_score(with({"--output", out, "--shard", "2/3"})), 0);
   // Shard 1 is missing: merge refuses and names it.
   try {
-    smlab::score::merge(out);
+    smlab::inference::merge(out);
     FAIL() << "merge should refuse a missing shard";
   } catch (const smlab::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("scores.shard-1-of-3.csv"), std::string::npos) << e.what();

@@ -113,8 +113,8 @@ TEST(ScoreExtras, BucketedTextScoresEqualUnbucketedScores) {
     info.input_shape = {64};
     const auto art = dir / (name + ".pt");
     export_to(art, name, info, {"data.name=text_tsv", "data.tokenizer=" + tok.string(), "data.max_len=64"});
-    const auto meta = smlab::inference::load_artifact(art).meta;
-    ASSERT_TRUE(meta["input"].value("variable_length", false)) << meta["input"].dump();
+    const auto spec = smlab::inference::load_artifact(art).spec;
+    ASSERT_TRUE(spec.input.tokens && spec.input.tokens->variable_length) << spec.input.to_json().dump();
     const std::vector<std::string> common = {"--model", art.string(), "--input", (dir / "in.tsv").string(), "--id-field",
                                              "0", "--text-field", "1", "--chunk-rows", "300", "--batch-size", "16"};
     auto with = [&](std::vector<std::string> extra) {
@@ -153,7 +153,7 @@ TEST(ScoreExtras, BucketingIsOffWhenTheArtifactDoesNotAllowIt) {
   info.input_shape = {64};
   export_to(dir / "a.pt", "text_cnn", info, {"data.name=text_tsv", "data.tokenizer=" + tok.string(), "data.max_len=64"});
   auto a = smlab::inference::load_artifact(dir / "a.pt");
-  a.meta["input"]["variable_length"] = false;
+  a.spec.input.tokens->variable_length = false;
   smlab::inference::save_artifact(a, dir / "fixed.pt");
   ASSERT_EQ(run_score({"--model", (dir / "fixed.pt").string(), "--input", (dir / "in.tsv").string(), "--id-field", "0",
                        "--text-field", "1", "--output", (dir / "out.csv").string()}),
@@ -184,16 +184,16 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
     const auto art = dir / (c.name + ".pt");
     auto model = export_to(art, c.name, info, ov);
     auto a = smlab::inference::load_artifact(art);
-    ASSERT_TRUE(a.meta.contains("embed")) << a.meta.dump();
-    EXPECT_EQ(a.meta["embed"]["classifier"], "fc");
+    ASSERT_TRUE(a.spec.output.embed.has_value()) << a.spec.to_json().dump();
+    EXPECT_EQ(a.spec.output.embed->classifier, "fc");
     torch::manual_seed(9);
-    const auto raw = smlab::inference::example_raw_input(a.meta, 5);
+    const auto raw = smlab::inference::example_raw_input(a.spec.input, 5);
     const auto x = c.kind == InputKind::Image ? raw.permute({0, 3, 1, 2}).to(torch::kFloat) / 255.0 : raw;
     torch::NoGradGuard ng;
     const auto feats = penultimate(*model, "fc", x);
     const auto emb = a.module.run_method("embed", raw).toTensor();
     ASSERT_EQ(emb.sizes(), feats.sizes());
-    EXPECT_EQ(emb.size(1), a.meta["embed"]["dim"].get<int64_t>());
+    EXPECT_EQ(emb.size(1), a.spec.output.embed->dim);
     EXPECT_LE(smlab::inference::relative_error(emb, feats), 1e-5);
     std::shared_ptr<torch::nn::LinearImpl> fc;
     for (const auto& m : model->named_modules())
@@ -231,7 +231,7 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
   EXPECT_EQ(header.back(), "e_" + std::to_string(e.size(1) - 1));
 
   // An artifact without the method is refused with a clear message.
-  a.meta.erase("embed");
+  a.spec.output.embed.reset();
   smlab::inference::save_artifact(a, dir / "old.pt");
   smlab::testing::expect_user_error(
       [&] { score_quietly(dir / "old.pt", dir / "in.jsonl", dir / "old.jsonl", true); },
@@ -325,7 +325,7 @@ TEST(ScoreExtras, PackedTextShardsAndHdf5MatchCsv) {
     if (i == 11) t = " ";
     sh.texts.push_back(t);
     sh.labels.push_back(i % 3);
-    sh.ids.push_back("r" + std::to_string(i));
+    sh.ids.push_back(std::string("r").append(std::to_string(i)));
     tsv << "r" << i << "\t" << t << "\n";
   }
   smlab::datasets::h5::write_shard(dir / "texts.h5", sh);
@@ -350,7 +350,7 @@ TEST(ScoreExtras, PackedTextShardsAndHdf5MatchCsv) {
     for (int k = 0; k < 3; ++k) EXPECT_NEAR(arr[1].f32[r * 3 + k], std::stod(f[4 + k]), 1e-6 + 1e-5 * std::stod(f[4 + k]));
   }
   // Sharded HDF5 outputs cannot be merged yet: said clearly.
-  smlab::testing::expect_user_error([&] { smlab::score::merge(dir / "a.h5"); }, {"a.h5", "HDF5", "not supported"});
+  smlab::testing::expect_user_error([&] { smlab::inference::merge(dir / "a.h5"); }, {"a.h5", "HDF5", "not supported"});
 }
 
 // Video clip shards (`smlab pack --kind video`): every clip scored like the artifact run directly
@@ -362,7 +362,7 @@ TEST(ScoreExtras, VideoClipShardsAreScored) {
   info.pixels = true;
   export_to(dir / "clip.pt", "frame_2d", info);
   auto a = smlab::inference::load_artifact(dir / "clip.pt");
-  ASSERT_EQ(a.meta["input"]["layout"], "NTHWC");
+  ASSERT_EQ(a.spec.input.layout, smlab::inference::Layout::NTHWC);
   smlab::datasets::h5::Shard sh;
   sh.image_shape = {3, 8, 32, 32, 3};
   torch::manual_seed(2);

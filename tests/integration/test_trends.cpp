@@ -84,7 +84,7 @@ TEST(Trends, ForecasterBeatsSeasonalNaiveAndFlagsTheSpike) {
   o.threshold = 5.0;
   o.score.window = 24 * 7;
   o.score.min_count = 48;
-  const auto r = smlab::analysis::forecast_eval(cfg, run / "checkpoints" / "best.pt", run, o);
+  const auto r = smlab::analysis::forecast_eval(run, smlab::inference::Checkpoint::Best, run, o);
   for (const char* f : {"forecast_eval.json", "forecast_eval.md", "anomaly_scores.csv"}) EXPECT_TRUE(fs::exists(run / f)) << f;
 
   // The seasonal-naive and last-value baselines, recomputed from the generated values:
@@ -137,7 +137,7 @@ TEST(Trends, ForecasterBeatsSeasonalNaiveAndFlagsTheSpike) {
   // `smlab score` on the run with the same series as input: the same per-point forecasts, residuals,
   // scores and flags as forecast-eval's points file (which is the oracle here).
   const auto scored = dir / "out" / "scored.csv";
-  EXPECT_EQ(smlab::analysis::score_series(run, "best", dir.string(), scored, o), 3 * kN);
+  EXPECT_EQ(smlab::analysis::score_series(run, smlab::inference::Checkpoint::Best, dir.string(), scored, o), 3 * kN);
   const auto got = smlab::datasets::read_csv(scored);
   ASSERT_EQ(got.size(), pts.size());
   for (const char* c : {"series", "timestamp", "value", "forecast", "residual", "score", "flag"}) {

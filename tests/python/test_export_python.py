@@ -49,7 +49,7 @@ def main():
             extra = {"smlab.json": ""}
             m = torch.jit.load(rec["artifact"], _extra_files=extra)
             meta = json.loads(extra["smlab.json"])
-            if meta.get("model") != name or meta.get("format") != 1:
+            if meta.get("model") != name or meta.get("format") != 2:
                 failures.append(f"{name}: metadata {meta.get('model')} format {meta.get('format')}")
             x = np.fromfile(os.path.join(d, name + ".input.bin"), dtype=DTYPES[rec["input_dtype"]]).reshape(rec["input_shape"])
             want = np.fromfile(os.path.join(d, name + ".output.bin"), dtype=np.float32).reshape(rec["output_shape"])

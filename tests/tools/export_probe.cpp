@@ -60,19 +60,18 @@ int main(int argc, char** argv) {
       auto artifact = smlab::inference::export_model(*model, cfg, info);
       const auto file = out / (name + ".pt");
       smlab::inference::save_artifact(artifact, file);
-      const auto x = smlab::inference::example_raw_input(artifact.meta, 3);
+      const auto x = smlab::inference::example_raw_input(artifact.spec.input, 3);
       torch::NoGradGuard ng;
       // The C++ model's output, computed without the artifact (pixels scaled and normalised here).
       torch::Tensor y;
       if (x.scalar_type() == torch::kUInt8) {
-        const auto& pre = artifact.meta["input"]["preprocess"];
+        const auto& pre = *artifact.spec.input.pixels;
         const bool video = x.dim() == 5;
         auto f = (video ? x.permute({0, 4, 1, 2, 3}) : x.permute({0, 3, 1, 2})).to(torch::kFloat) / 255.0;
-        if (!pre["mean"].empty()) {
+        if (!pre.mean.empty()) {
           std::vector<int64_t> shape(f.dim(), 1);
           shape[1] = f.size(1);
-          f = (f - torch::tensor(pre["mean"].get<std::vector<double>>(), torch::kFloat).view(shape)) /
-              torch::tensor(pre["std"].get<std::vector<double>>(), torch::kFloat).view(shape);
+          f = (f - torch::tensor(pre.mean, torch::kFloat).view(shape)) / torch::tensor(pre.std, torch::kFloat).view(shape);
         }
         y = model->forward(f);
       } else {

@@ -86,7 +86,7 @@ TEST(Ensemble, ForwardCombinesTemperatureScaledMembersAndExports) {
       expected = 0.3 * p0 + 0.7 * p1;  // Mean uses the weights it is given (the CLI passes 1/M)
     EXPECT_TRUE(torch::allclose(ens.forward(x), expected, 1e-5, 1e-6));
     const auto a = smlab::inference::export_model(ens, cfg, info, {"ensemble", "probabilities"});
-    EXPECT_EQ(a.meta["outputs"], "probabilities");
-    EXPECT_LE(a.meta["export_check"]["relative_error"].get<double>(), 1e-5);
+    EXPECT_EQ(a.spec.output.outputs, smlab::inference::OutputKind::Probabilities);
+    EXPECT_LE(a.spec.check_error, 1e-5);
   }
 }

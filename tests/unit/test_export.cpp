@@ -45,12 +45,14 @@ TEST(Export, EveryRegisteredModelRoundTripsThroughTorchScript) {
     const auto info = smlab::models::example_info(smlab::models::input_kind(name), 5);
     auto model = smlab::models::build(cfg, info);
     auto artifact = smlab::inference::export_model(*model, cfg, info);
-    EXPECT_LE(artifact.meta["export_check"]["relative_error"].get<double>(), 1e-5);
+    EXPECT_LE(artifact.spec.check_error, 1e-5);
+    EXPECT_EQ(artifact.spec.input.kind, smlab::models::input_kind(name));
     const auto file = dir / (name + ".pt");
     smlab::inference::save_artifact(artifact, file);
     auto loaded = smlab::inference::load_artifact(file);
-    EXPECT_EQ(loaded.meta["model"], name);
-    EXPECT_EQ(loaded.meta["config_hash"], cfg.hash());
+    EXPECT_EQ(loaded.spec.model, name);
+    EXPECT_EQ(loaded.spec.config_hash, cfg.hash());
+    EXPECT_EQ(loaded.spec.to_json(), artifact.spec.to_json());  // the typed spec survives the archive
 
     // Same names as the C++ model (so weights transfer by name both ways).
     std::set<std::string> cpp_names, jit_names;
@@ -85,11 +87,13 @@ TEST(Export, PixelArtifactsNormaliseUint8InsideTheGraph) {
     auto model = smlab::models::build(cfg, info);
     smlab::inference::save_artifact(smlab::inference::export_model(*model, cfg, info), dir / "img.pt");
     auto a = smlab::inference::load_artifact(dir / "img.pt");
-    const auto& in = a.meta["input"];
-    EXPECT_EQ(in["dtype"], "uint8");
-    EXPECT_EQ(in["layout"], "NHWC");
-    EXPECT_EQ(in["shape"], nlohmann::json({32, 32, 3}));
-    EXPECT_EQ(in["preprocess"]["resize_shorter"].get<int64_t>(), imagenet ? 37 : 0);  // round(32 / 0.875)
+    const auto& in = a.spec.input;
+    EXPECT_EQ(in.dtype, smlab::inference::DType::UInt8);
+    EXPECT_EQ(in.layout, smlab::inference::Layout::NHWC);
+    EXPECT_EQ(in.shape, std::vector<int64_t>({32, 32, 3}));
+    ASSERT_TRUE(in.pixels.has_value());
+    EXPECT_EQ(in.pixels->resize_shorter, imagenet ? 37 : 0);  // round(32 / 0.875)
+    EXPECT_EQ(in.pixels->crop, std::vector<int64_t>({32, 32}));
 
     const auto u8 = torch::randint(0, 256, {3, 32, 32, 3}, torch::kUInt8);
     auto x = u8.permute({0, 3, 1, 2}).to(torch::kFloat) / 255.0;
@@ -119,11 +123,13 @@ TEST(Export, BadArtifactsAreRefusedWithTheirPath) {
   const auto info = smlab::models::example_info(InputKind::Features, 3);
   auto model = smlab::models::build(cfg, info);
   auto a = smlab::inference::export_model(*model, cfg, info);
-  a.meta["format"] = smlab::inference::kArtifactFormat + 1;
+  a.spec.format = smlab::inference::kArtifactFormat + 1;
   smlab::inference::save_artifact(a, dir / "future.pt");
   const auto msg = load_error(dir / "future.pt");
   EXPECT_NE(msg.find("artifact format " + std::to_string(smlab::inference::kArtifactFormat + 1)), std::string::npos) << msg;
-  EXPECT_NE(msg.find("re-export"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("is newer than this smlab (" + std::to_string(smlab::inference::kArtifactFormat) + "); upgrade smlab"),
+            std::string::npos)
+      << msg;
 }
 
 // A model whose forward bakes the batch size into the trace must be refused at export.

@@ -9,6 +9,7 @@
 #include "core/run_dir.h"
 #include "datasets/loader.h"
 #include "inference/export.h"
+#include "inference/open_run.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
 #include "trainers/ensemble.h"
@@ -79,8 +80,7 @@ Verb ensemble_verb() {
             if (runs.size() < 2) throw UsageError("an ensemble needs at least two runs");
             if (!args.has("output")) throw UsageError("'smlab ensemble' needs --output DIR");
             const auto method = trainers::parse_ensemble_method(args.get("method"));
-            const std::string which = args.get("checkpoint");
-            if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
+            const auto which = inference::parse_checkpoint(args.get("checkpoint"));
             const fs::path out = args.get("output");
             const auto device = resolve_device(args.get("device"));
             std::vector<config::Config> cfgs;
@@ -89,25 +89,25 @@ Verb ensemble_verb() {
             std::shared_ptr<datasets::Dataset> val, test;
             std::string data0;
             for (const auto& r : runs) {
-              const RunDir run = RunDir::open(r);
-              auto cfg = config::load(run.config_file());
-              YAML::Emitter e;
-              e << cfg.root()["data"];
-              if (cfgs.empty()) {
-                data0 = e.c_str();
-                val = datasets::build(cfg, datasets::Split::Val);
-                test = datasets::build(cfg, datasets::Split::Test);
-                if (val->info().task != datasets::Task::Classification)
-                  throw UserError(r + ": ensembles are for classification runs");
-              } else if (data0 != e.c_str()) {
-                throw UserError(r + ": its data section differs from " + runs[0] + "'s; ensemble members must share data");
-              }
-              auto model = models::build(cfg, val->info());
-              trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
-              model->to(device);
-              members.push_back(model);
-              cfgs.push_back(cfg);
-              paths.push_back(fs::absolute(run.path()).lexically_normal().string());
+              // The first run's validation split sizes every member; the others must share its data.
+              auto data = [&](const config::Config& cfg) {
+                YAML::Emitter e;
+                e << cfg.root()["data"];
+                if (!val) {
+                  data0 = e.c_str();
+                  val = datasets::build(cfg, datasets::Split::Val);
+                  test = datasets::build(cfg, datasets::Split::Test);
+                  if (val->info().task != datasets::Task::Classification)
+                    throw UserError(r + ": ensembles are for classification runs");
+                } else if (data0 != e.c_str()) {
+                  throw UserError(r + ": its data section differs from " + runs[0] + "'s; ensemble members must share data");
+                }
+                return val;
+              };
+              auto opened = inference::open_run(r, which, device, {}, data);
+              members.push_back(opened.model);
+              cfgs.push_back(opened.cfg);
+              paths.push_back(fs::absolute(opened.run.path()).lexically_normal().string());
             }
             const int64_t m_count = static_cast<int64_t>(members.size());
             std::vector<torch::Tensor> val_logits, test_logits;
@@ -151,10 +151,10 @@ Verb ensemble_verb() {
             // The whole ensemble as one artifact (the members' preprocessing comes from the first config).
             ens->to(torch::kCPU);
             auto artifact = inference::export_model(*ens, cfgs[0], val->info(), {"ensemble", "probabilities"});
-            artifact.meta["ensemble"] = {{"members", paths}, {"method", report["method"]}};
-            artifact.meta["ensemble"]["temperatures"] =
-                std::vector<float>(temps.data_ptr<float>(), temps.data_ptr<float>() + m_count);
-            artifact.meta["ensemble"]["weights"] = report["weights"];
+            artifact.spec.output.ensemble = inference::EnsembleSpec{
+                paths, report["method"].get<std::string>(),
+                std::vector<double>(temps.data_ptr<float>(), temps.data_ptr<float>() + m_count),
+                report["weights"].get<std::vector<double>>()};
             inference::save_artifact(artifact, out / "model.pt");
             report["artifact"] = (out / "model.pt").string();
             write_file_atomic(out / "summary.json", report.dump(2) + "\n");

@@ -3,14 +3,35 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/run_dir.h"
 #include "datasets/dataset.h"
 #include "inference/export.h"
+#include "inference/open_run.h"
 #include "tools/cli/cli.h"
-#include "trainers/checkpoint.h"
 
 namespace smlab::cli {
 namespace fs = std::filesystem;
+
+namespace {
+
+/// The first `n` test-split rows of a tabular run as a CSV that `smlab score` reads.
+void write_sample(const config::Config& cfg, int64_t n, const fs::path& path) {
+  auto test = datasets::build(cfg, datasets::Split::Test);
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < std::min<int64_t>(n, test->size()); ++i) idx.push_back(i);
+  const auto x = test->get(idx).input.to(torch::kFloat).contiguous();
+  std::string csv = "id";
+  for (int64_t j = 0; j < x.size(1); ++j) csv += ",f" + std::to_string(j);
+  csv += "\n";
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    csv += "test-" + std::to_string(i);
+    for (int64_t j = 0; j < x.size(1); ++j) (csv += ',') += std::to_string(x[i][j].item<float>());
+    csv += "\n";
+  }
+  write_file_atomic(path, csv);
+  std::cout << "wrote " << path.string() << " (" << x.size(0) << " test rows)\n";
+}
+
+}  // namespace
 
 Verb export_verb() {
   VerbSpec s;
@@ -31,44 +52,26 @@ Verb export_verb() {
                              "'smlab score'", "0"}};
   s.examples = {"smlab export runs/quickstart/latest", "smlab export runs/quickstart/latest --output quickstart.pt"};
   return {s, [](const Args& args) {
-            const RunDir run = RunDir::open(args.positional(0));
-            const auto cfg = config::load(run.config_file(), overrides_from(args, 1));
-            const std::string which = args.get("checkpoint");
-            if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last, got '" + which + "'");
-            const fs::path out = args.has("output") ? fs::path(args.get("output")) : run.path() / "model.pt";
-            auto ds = datasets::build(cfg, datasets::Split::Train);
-            auto model = models::build(cfg, ds->info());
-            trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
-            auto artifact = inference::export_model(*model, cfg, ds->info());
-            artifact.meta["run"] = fs::absolute(run.path()).lexically_normal().string();
-            artifact.meta["checkpoint"] = which;
+            const auto which = inference::parse_checkpoint(args.get("checkpoint"));
+            auto r = inference::open_run(args.positional(0), which, torch::Device(torch::kCPU), overrides_from(args, 1));
+            const fs::path out = args.has("output") ? fs::path(args.get("output")) : r.run.path() / "model.pt";
+            auto artifact = inference::export_model(*r.model, r.cfg, r.info);
+            artifact.spec.run = fs::absolute(r.run.path()).lexically_normal().string();
+            artifact.spec.checkpoint = inference::checkpoint_name(which);
             inference::save_artifact(artifact, out);
             const auto tok = artifact.files.find(inference::kArtifactTokenizerFile);
             if (tok != artifact.files.end()) write_file_atomic(out.string() + ".tokenizer.model", tok->second);
-            const auto& in = artifact.meta["input"];
+            const auto& in = artifact.spec.input;
             if (const int n = args.get_int("sample"); n > 0) {
-              if (in["kind"] != "features") throw UsageError("--sample is for tabular (features) models");
-              auto test = datasets::build(cfg, datasets::Split::Test);
-              std::vector<int64_t> idx;
-              for (int64_t i = 0; i < std::min<int64_t>(n, test->size()); ++i) idx.push_back(i);
-              const auto x = test->get(idx).input.to(torch::kFloat).contiguous();
-              std::string csv = "id";
-              for (int64_t j = 0; j < x.size(1); ++j) csv += ",f" + std::to_string(j);
-              csv += "\n";
-              for (int64_t i = 0; i < x.size(0); ++i) {
-                csv += "test-" + std::to_string(i);
-                for (int64_t j = 0; j < x.size(1); ++j) csv += "," + std::to_string(x[i][j].item<float>());
-                csv += "\n";
-              }
-              write_file_atomic(out.string() + ".sample.csv", csv);
-              std::cout << "wrote " << out.string() << ".sample.csv (" << x.size(0) << " test rows)\n";
+              if (in.kind != models::InputKind::Features) throw UsageError("--sample is for tabular (features) models");
+              write_sample(r.cfg, n, out.string() + ".sample.csv");
             }
-            std::cout << "wrote " << out.string() << " (" << fs::file_size(out) / 1024 << " KiB): "
-                      << artifact.meta["model"].get<std::string>() << ", input " << in["kind"].get<std::string>() << " "
-                      << in["dtype"].get<std::string>() << " " << in["layout"].get<std::string>() << " "
-                      << in["shape"].dump() << ", outputs " << artifact.meta["outputs"].get<std::string>()
-                      << "; checked against the C++ model at batch 3: relative error "
-                      << artifact.meta["export_check"]["relative_error"].get<double>() << "\n";
+            nlohmann::json shape = in.shape;
+            std::cout << "wrote " << out.string() << " (" << fs::file_size(out) / 1024 << " KiB): " << artifact.spec.model
+                      << ", input " << models::input_kind_name(in.kind) << " " << inference::dtype_name(in.dtype) << " "
+                      << inference::layout_name(in.layout) << " " << shape.dump() << ", outputs "
+                      << inference::output_kind_name(artifact.spec.output.outputs)
+                      << "; checked against the C++ model at batch 3: relative error " << artifact.spec.check_error << "\n";
             return 0;
           }};
 }

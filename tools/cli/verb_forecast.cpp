@@ -61,20 +61,19 @@ Verb forecast_eval_verb() {
                 "smlab forecast-eval runs/nab_lstm/r1 --threshold 6 --refractory 288     # at most one flag a day",
                 "smlab forecast-eval runs/nab_lstm/r1 --one-sided --labels none         # errors only, spikes only"};
   return {s, [](const Args& args) {
-            const RunDir run = RunDir::open(args.positional(0));
             std::vector<std::string> ov;
             for (size_t i = 1; i < args.positionals().size(); ++i) {
               if (args.positionals()[i].find('=') == std::string::npos)
                 throw UsageError("'" + args.positionals()[i] + "' is not a key=value override");
               ov.push_back(args.positionals()[i]);
             }
-            const auto cfg = config::load(run.config_file(), ov);
+            const RunDir run = RunDir::open(args.positional(0));
+            const auto cfg = config::load(run.config_file(), ov);  // for the data path (labels, NAB results)
             analysis::ForecastEvalOptions o;
             o.split = args.get("split");
             read_anomaly_flags(args, o);
             o.device = args.get("device");
-            const std::string which = args.get("checkpoint");
-            if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
+            const auto which = inference::parse_checkpoint(args.get("checkpoint"));
             fs::path data = fs::path(cfg.get<std::string>("data.path")).lexically_normal();
             if (!data.has_filename()) data = data.parent_path();
             const fs::path root = fs::is_directory(data) ? data.parent_path() : data.parent_path().parent_path();
@@ -91,7 +90,7 @@ Verb forecast_eval_verb() {
             o.nab_results = pick("nab-results", root / "results_standard_scores");
             const fs::path out = args.has("output") ? fs::path(args.get("output")) : run.path();
             fs::create_directories(out);
-            const auto report = analysis::forecast_eval(cfg, run.checkpoints() / (which + ".pt"), out, o);
+            const auto report = analysis::forecast_eval(run.path(), which, out, o, ov);
             std::cout << report["markdown"].get<std::string>() << "\nwritten: " << (out / "forecast_eval.json").string()
                       << ", " << (out / "forecast_eval.md").string()
                       << (o.labels.empty() ? "" : ", " + (out / "anomaly_scores.csv").string()) << "\n";

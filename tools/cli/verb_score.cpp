@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "tools/cli/anomaly_flags.h"
 #include "tools/cli/cli.h"
+#include "inference/open_run.h"
 #include "inference/scorer.h"
 
 namespace smlab::cli {
@@ -73,7 +74,7 @@ Verb score_verb() {
   return {s, [](const Args& args) {
             if (args.positional(0) == "merge") {
               if (!args.has("output")) throw UsageError("'smlab score merge' needs --output (the unsharded output name)");
-              const auto summary = score::merge(args.get("output"));
+              const auto summary = inference::merge(args.get("output"));
               std::cout << "merged " << summary["shards"] << " shards into " << args.get("output") << ": "
                         << summary["rows"] << " rows, " << summary["rejects"] << " rejects\n";
               return 0;
@@ -85,13 +86,12 @@ Verb score_verb() {
               analysis::ForecastEvalOptions f;
               read_anomaly_flags(args, f);
               f.device = args.get("device");
-              const std::string which = args.get("checkpoint");
-              if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
+              const auto which = inference::parse_checkpoint(args.get("checkpoint"));
               const auto rows = analysis::score_series(args.get("model"), which, args.get("input"), args.get("output"), f);
               std::cout << "scored " << rows << " points into " << args.get("output") << "\n";
               return 0;
             }
-            score::ScoreOptions o;
+            inference::ScoreOptions o;
             o.model = args.get("model");
             o.input = args.get("input");
             o.output = args.get("output");
@@ -123,7 +123,7 @@ Verb score_verb() {
               if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
                 throw UsageError("--shard " + sh + ": need 0 <= I < N");
             }
-            const auto r = score::score(o);
+            const auto r = inference::score(o);
             std::cout << "scored " << r.inputs << " inputs into " << r.output.string() << ": " << r.rows << " rows, "
                       << r.rejects << " rejects";
             if (r.chunks_resumed > 0) std::cout << " (" << r.chunks_resumed << " of " << r.chunks << " chunks from before)";

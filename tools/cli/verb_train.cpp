@@ -5,6 +5,7 @@
 #include "core/device.h"
 #include "core/run_dir.h"
 #include "datasets/loader.h"
+#include "inference/open_run.h"
 #include "core/error.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
@@ -113,26 +114,29 @@ Verb eval_verb() {
              {"device", "DEV", "auto, cpu, cuda or cuda:N", ""}};
   s.examples = {"smlab eval runs/quickstart/latest", "smlab eval runs/quickstart/latest --split val --checkpoint last"};
   return {s, [](const Args& args) {
-            const RunDir run = RunDir::open(args.positional(0));
-            const auto cfg = config::load(run.config_file(), overrides_from(args, 1));
-            const std::string split_name = args.get("split"), which = args.get("checkpoint");
+            const std::string split_name = args.get("split");
             datasets::Split split;
             if (split_name == "train") split = datasets::Split::Train;
             else if (split_name == "val") split = datasets::Split::Val;
             else if (split_name == "test") split = datasets::Split::Test;
             else throw UsageError("--split must be train, val or test, got '" + split_name + "'");
-            if (which != "best" && which != "last") throw UsageError("--checkpoint must be best or last");
-            const auto device = resolve_device(cfg.get<std::string>("experiment.device"));
-            auto ds = datasets::build(cfg, split);
-            auto model = models::build(cfg, ds->info());
-            trainers::load_checkpoint(run.checkpoints() / (which + ".pt"), *model, nullptr, nullptr, false);
-            model->to(device);
+            const auto which = inference::parse_checkpoint(args.get("checkpoint"));
+            std::optional<c10::Device> dev;  // --device, else the run's experiment.device
+            if (!args.get("device").empty()) dev = resolve_device(args.get("device"));
+            auto r = inference::open_run(args.positional(0), which, dev, overrides_from(args, 1),
+                                         [split](const config::Config& c) { return datasets::build(c, split); });
+            const auto& cfg = r.cfg;
+            const auto& run = r.run;
+            const auto& device = r.device;
+            auto ds = r.data;
+            auto& model = r.model;
             datasets::Loader loader(ds, trainers::eval_loader_options(cfg, device));
             auto loss = trainers::loss_registry().get(cfg.name_of("loss")).make(cfg);
             auto m = trainers::evaluate(*model, loader, loss, device, cfg);
             m["split"] = split_name;
-            m["checkpoint"] = which;
-            write_file_atomic(run.path() / ("eval_" + split_name + "_" + which + ".json"), m.dump(2) + "\n");
+            m["checkpoint"] = inference::checkpoint_name(which);
+            write_file_atomic(run.path() / ("eval_" + split_name + "_" + inference::checkpoint_name(which) + ".json"),
+                              m.dump(2) + "\n");
             std::cout << m.dump(2) << "\n";
             return 0;
           }};

@@ -1,0 +1,183 @@
+// The durable journal of a scoring job, shard outputs and their merge (journal.h).
+#include "inference/journal.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "inference/writers.h"
+
+namespace smlab::inference {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+fs::path parts_dir(const fs::path& output) { return output.string() + ".parts"; }
+fs::path rejects_file(const fs::path& output) { return output.string() + ".rejects.csv"; }
+fs::path done_file(const fs::path& output) { return output.string() + ".done.json"; }
+fs::path chunk_file(const fs::path& parts, int64_t c, const char* what) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "chunk-%07lld.%s", static_cast<long long>(c), what);
+  return parts / buf;
+}
+
+std::string file_fingerprint(const fs::path& p) {
+  return fs::absolute(p).lexically_normal().string() + ":" + std::to_string(fs::is_regular_file(p) ? fs::file_size(p) : 0);
+}
+
+void append_file(std::string& out, const fs::path& src, bool skip_header) {
+  std::string s = read_file(src);
+  if (skip_header) {
+    const auto nl = s.find('\n');
+    s = nl == std::string::npos ? "" : s.substr(nl + 1);
+  }
+  out += s;
+}
+
+std::optional<json> finished_job(const fs::path& output, const json& job) {
+  if (!fs::exists(done_file(output))) return std::nullopt;
+  const auto done = json::parse(read_file(done_file(output)));
+  if (done.value("job", json()) != job)
+    throw UserError(output.string() + " was finished by a different job (see " + done_file(output).string() +
+                    "); remove it and its .done.json/.rejects.csv or choose another --output");
+  return done;
+}
+
+Journal::Journal(const fs::path& output, const json& job)
+    : output_(output), parts_(parts_dir(output)), journal_(parts_ / "journal.jsonl") {
+  if (fs::exists(journal_)) {
+    std::istringstream in(read_file(journal_));
+    std::string line;
+    bool first = true;
+    while (std::getline(in, line)) {
+      if (text::trim(line).empty()) continue;
+      json j;
+      try {
+        j = json::parse(line);
+      } catch (const std::exception&) {
+        continue;  // a line cut by a crash: its chunk is simply redone
+      }
+      if (first) {
+        if (j.value("job", json()) != job)
+          throw UserError(parts_.string() + " holds a different job (" + j.value("job", json()).dump() +
+                          "); remove it or choose another --output");
+        first = false;
+      } else if (j.contains("chunk") && fs::exists(chunk_file(parts_, j["chunk"], "out")) &&
+                 fs::exists(chunk_file(parts_, j["chunk"], "rej"))) {
+        done_.insert(j["chunk"].get<int64_t>());
+      }
+    }
+    if (first) fs::remove(journal_);
+  } else if (fs::exists(output)) {
+    throw UserError(output.string() + " exists and is not an unfinished smlab score job: not overwriting it");
+  }
+  fs::create_directories(parts_);
+  if (!fs::exists(journal_)) append_line_durable(journal_, json{{"job", job}}.dump());
+}
+
+void Journal::commit(int64_t c, const std::string& rows, const std::string& rejects, int64_t n_rows, int64_t n_rejects) {
+  write_file_atomic(chunk_file(parts_, c, "out"), rows);
+  write_file_atomic(chunk_file(parts_, c, "rej"), rejects);
+  append_line_durable(journal_, json{{"chunk", c}, {"rows", n_rows}, {"rejects", n_rejects}}.dump());
+  done_.insert(c);
+}
+
+void Journal::finish(const json& summary) {
+  write_file_atomic(done_file(output_), summary.dump(2) + "\n");
+  fs::remove_all(parts_);
+}
+
+fs::path shard_output(const fs::path& output, int64_t index, int64_t count) {
+  if (count <= 1) return output;
+  auto p = output;
+  p.replace_filename(output.stem().string() + ".shard-" + std::to_string(index) + "-of-" + std::to_string(count) +
+                     output.extension().string());
+  return p;
+}
+
+namespace {
+
+bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
+
+/// The shard files <stem>.shard-<i>-of-<n><ext> beside `output`, by index; `count` is n.
+std::map<int64_t, fs::path> find_shards(const fs::path& output, int64_t& count) {
+  const std::string prefix = output.stem().string() + ".shard-", ext = output.extension().string();
+  const fs::path dir = output.has_parent_path() ? output.parent_path() : fs::path(".");
+  count = -1;
+  std::map<int64_t, fs::path> shards;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!text::starts_with(name, prefix) || name.size() < ext.size() || name.substr(name.size() - ext.size()) != ext)
+      continue;
+    const auto mid = name.substr(prefix.size(), name.size() - prefix.size() - ext.size());  // "i-of-n"
+    const auto of = mid.find("-of-");
+    if (of == std::string::npos || !is_index(mid.substr(0, of)) || !is_index(mid.substr(of + 4))) continue;
+    const int64_t i = std::stoll(mid.substr(0, of)), n = std::stoll(mid.substr(of + 4));
+    if (count >= 0 && n != count)
+      throw UserError(dir.string() + ": shard files of " + output.filename().string() + " disagree on the shard count (" +
+                      std::to_string(count) + " and " + std::to_string(n) + ")");
+    count = n;
+    shards[i] = e.path();
+  }
+  if (count < 1) throw UserError(output.string() + ": no shard outputs (" + prefix + "<i>-of-<n>" + ext + ") found");
+  std::vector<std::string> missing;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto p = shard_output(output, i, count);
+    if (!fs::exists(done_file(p))) missing.push_back(p.filename().string() + (fs::exists(parts_dir(p)) ? " (unfinished)" : ""));
+  }
+  if (!missing.empty()) throw UserError("cannot merge " + output.string() + ": shard(s) not finished: " + text::join(missing, ", "));
+  return shards;
+}
+
+}  // namespace
+
+json merge(const fs::path& output) {
+  const auto ext = output.extension().string();
+  for (const auto& [name, w] : writer_registry().entries())
+    if (!w.mergeable && std::find(w.extensions.begin(), w.extensions.end(), ext) != w.extensions.end())
+      throw UserError(output.string() + ": merging " + (name == "hdf5" ? std::string("HDF5") : name) +
+                      " shard outputs is not supported yet; score unsharded into " + ext +
+                      ", or shard into .csv/.jsonl and merge those");
+  int64_t count = 0;
+  find_shards(output, count);
+  std::string rows, rejects = kRejectHeader;
+  int64_t next = 0, total = -1, n_rows = 0, n_rej = 0;
+  json job0;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto p = shard_output(output, i, count);
+    const auto done = json::parse(read_file(done_file(p)));
+    auto job = done.at("job");
+    const auto pos = job.at("positions");
+    if (pos[0].get<int64_t>() != next)
+      throw UserError(p.string() + " covers positions from " + pos[0].dump() + ", expected " + std::to_string(next) +
+                      " (gap or overlap between shards)");
+    next = pos[1].get<int64_t>();
+    // Every shard must be the same job but for its slice.
+    job.erase("shard");
+    job.erase("positions");
+    if (i == 0) job0 = job;
+    else if (job != job0)
+      throw UserError(p.string() + " was scored by a different job than shard 0 (" + job.dump() + " vs " + job0.dump() + ")");
+    total = job.at("records").get<int64_t>();
+    append_file(rows, p, writer_registry().get(job.at("output_format").get<std::string>()).header && i > 0);
+    append_file(rejects, rejects_file(p), true);
+    n_rows += done.at("rows").get<int64_t>();
+    n_rej += done.at("rejects").get<int64_t>();
+  }
+  if (next != total)
+    throw UserError("the shards of " + output.string() + " cover positions 0.." + std::to_string(next) + " of " +
+                    std::to_string(total));
+  write_file_atomic(output, rows);
+  write_file_atomic(rejects_file(output), rejects);
+  json summary = {{"job", job0}, {"rows", n_rows}, {"rejects", n_rej}, {"shards", count}};
+  summary["job"]["positions"] = {0, total};
+  summary["job"]["shard"] = {0, 1};
+  write_file_atomic(done_file(output), summary.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace smlab::inference
