@@ -96,3 +96,18 @@ TEST(ArtifactFixture, ReadersThatCannotFeedTheInputKindAreRefused) {
   smlab::testing::expect_user_error([&] { smlab::inference::score(o); }, {"unknown input format 'jsnl'", "jsonl"});
   EXPECT_FALSE(fs::exists(dir / "x.csv"));
 }
+
+// The same, for an artifact exported by the old smlab binary itself (see tests/fixtures/artifacts/README.md):
+// today's scorer reproduces the old scorer's rows, which carry 6 significant digits.
+TEST(ArtifactFixture, ArtifactExportedByTheOldBinaryScoresAsTheOldScorerDid) {
+  smlab::register_all();
+  const auto a = smlab::inference::load_artifact(fixture("format1_smlab_quickstart.pt"));
+  EXPECT_EQ(a.spec.format, 1);
+  EXPECT_EQ(a.spec.model, "mlp");
+  EXPECT_EQ(a.spec.output.classes, std::vector<std::string>({"class_0", "class_1", "class_2", "class_3"}));
+  const auto dir = smlab::testing::temp_dir();
+  ASSERT_EQ(run_score({"--model", fixture("format1_smlab_quickstart.pt").string(), "--input",
+                       fixture("format1_smlab_quickstart.input.csv").string(), "--output", (dir / "new.csv").string()}),
+            0);
+  expect_same_scores(dir / "new.csv", fixture("format1_smlab_quickstart.scores.csv"));
+}
