@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace smlab::analysis {
+using trainers::TrainOptions;
+using trainers::train;
+using trainers::Outcome;
+using trainers::load_checkpoint;
 namespace {
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {

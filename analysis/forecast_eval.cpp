@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace smlab::analysis {
+using trainers::load_checkpoint;
 namespace {
 
 using datasets::TimeSeriesWindows;
