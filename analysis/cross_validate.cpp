@@ -23,10 +23,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace smlab::analysis {
-using trainers::TrainOptions;
-using trainers::train;
-using trainers::Outcome;
-using trainers::load_checkpoint;
+// Moved from trainers/ (issue 17): the loop, checkpoints and metrics it uses stay there.
+using namespace smlab::trainers;
 namespace {
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
