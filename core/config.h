@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -36,6 +37,10 @@ std::string type_name(Type t);
 
 /// One key of a schema. `key` is relative to the schema's section ("epochs", "amp").
 struct Field {
+  Field() = default;
+  Field(std::string key_, Type type_, std::string default_yaml_, std::string help_)
+      : key(std::move(key_)), type(type_), default_yaml(std::move(default_yaml_)), help(std::move(help_)) {}
+
   std::string key;
   Type type = Type::String;
   std::string default_yaml;          ///< default as YAML text ("0.1", "[64, 32]", "none"); "" = no default

@@ -170,7 +170,8 @@ void TrainerImpl::setup_schedule() {
 /// The run folder: a new one, or the resumed one with its last checkpoint loaded.
 void TrainerImpl::setup_run_dir() {
   if (opt_.resume) {
-    run_ = RunDir::open(opt_.run_dir);
+    // Only the writer (rank 0) locks the folder; other ranks only read it.
+    run_ = main_ ? RunDir::open_for_writing(opt_.run_dir) : RunDir::open(opt_.run_dir);
     const fs::path last = run_->checkpoints() / "last.pt";
     if (fs::exists(last)) {
       // The optimizer must have the parameter groups it was saved with.
