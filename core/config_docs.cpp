@@ -71,7 +71,7 @@ std::string render_docs() {
       }
     }
   }
-  for (const char* kind : {"augmentation", "metric"}) {
+  for (const char* kind : {"augmentation", "metric", "hook"}) {
     const auto& view = registry_views().at(kind);
     o << "## Registered " << kind << "s\n\n| name | meaning |\n|---|---|\n";
     for (const auto& name : view.names()) o << "| `" << name << "` | " << cell(view.meta(name).help) << " |\n";

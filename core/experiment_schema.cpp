@@ -6,10 +6,20 @@
 namespace smlab::config {
 namespace {
 
-Field registry_name(const std::string& registry, const std::string& def, const std::string& help) {
-  Field f{"name", Type::String, def, help};
+/// A field whose values are names from `registry` (member-wise: no missing-initializer warnings).
+Field registry_field(const std::string& key, Type type, const std::string& def, const std::string& help,
+                     const std::string& registry) {
+  Field f;
+  f.key = key;
+  f.type = type;
+  f.default_yaml = def;
+  f.help = help;
   f.registry = registry;
   return f;
+}
+
+Field registry_name(const std::string& registry, const std::string& def, const std::string& help) {
+  return registry_field("name", Type::String, def, help, registry);
 }
 
 std::vector<std::string> device_choices() {
@@ -70,11 +80,15 @@ std::vector<Section> make_sections() {
            .integer("unfreeze_at_epoch", 0,
                     "train everything after this many epochs (0 = the frozen prefixes stay frozen)", 0),
        ""});
-  Field aug_train{"train", Type::StringList, "[]", "augmentations applied to training batches, in order"};
-  aug_train.registry = "augmentation";
-  Field aug_eval{"eval", Type::StringList, "[]", "augmentations applied to evaluation batches, in order"};
-  aug_eval.registry = "augmentation";
+  const Field aug_train = registry_field("train", Type::StringList, "[]",
+                                         "augmentations applied to training batches, in order", "augmentation");
+  const Field aug_eval = registry_field("eval", Type::StringList, "[]",
+                                        "augmentations applied to evaluation batches, in order", "augmentation");
   s.push_back({"augment", "Batch augmentation pipelines (see docs/augmentation.md).", Schema().add(aug_train).add(aug_eval), ""});
+  const Field hooks = registry_field("hooks", Type::StringList, "[]",
+                                     "optional trainer hooks by name, in order (core hooks are on by their own "
+                                     "settings; see docs/training.md#hooks)",
+                                     "hook");
   s.push_back(
       {"train", "The training loop.",
        Schema()
@@ -101,7 +115,8 @@ std::vector<Section> make_sections() {
            .choice("best_mode", "auto", {"auto", "max", "min"}, "whether larger or smaller best_metric is better")
            .choice("progress", "auto", {"auto", "bar", "plain", "none"},
                    "console output: a progress bar on a TTY (auto), plain log lines, or nothing")
-           .boolean("tensorboard", true, "write TensorBoard event files under <run>/tb"),
+           .boolean("tensorboard", true, "write TensorBoard event files under <run>/tb")
+           .add(hooks),
        ""});
   return s;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "trainers/trainer_options.h"
 
 #ifdef SMLAB_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -25,21 +26,22 @@ bool cuda_graphs_compiled() {
 }
 
 std::string cuda_graph_refusal(const config::Config& cfg, const c10::Device& device, int world) {
+  const TrainerOptions o = TrainerOptions::from_config(cfg);
   const std::string key = "train.cuda_graphs=true";
   if (!cuda_graphs_compiled()) return key + " needs an smlab built with CUDA; this build has no CUDA support";
   if (!device.is_cuda())
     return key + " needs a CUDA device, but the run is on " + device.str() +
            " (experiment.device, or no GPU present); set train.cuda_graphs=false";
-  if (cfg.get<int64_t>("train.grad_accum") != 1)
+  if (o.grad_accum != 1)
     return key + " captures one whole optimizer step per batch: it needs train.grad_accum=1 (got " +
-           std::to_string(cfg.get<int64_t>("train.grad_accum")) + ")";
+           std::to_string(o.grad_accum) + ")";
   if (world > 1)
     return key + " is single-process only: distributed data parallel (" + std::to_string(world) +
            " processes) all-reduces from autograd hooks outside the graph";
-  if (cfg.get<std::string>("train.amp") == "fp16")
+  if (o.amp == Amp::FP16)
     return key + " does not support train.amp=fp16 (the loss scaler decides on the host whether to skip a step); "
                  "use train.amp=bf16 or none";
-  if (!cfg.get<bool>("data.drop_last"))
+  if (!o.drop_last)
     return key + " needs static shapes: set data.drop_last=true so that every training batch has the same size";
   const std::string opt = cfg.name_of("optim");
   if (opt != "sgd" && opt != "adamw")

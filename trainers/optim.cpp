@@ -1,4 +1,5 @@
 #include "trainers/optim.h"
+#include "trainers/hooks.h"
 
 #include <torch/torch.h>
 
@@ -244,6 +245,7 @@ void register_builtin() {
   expose(scheduler_registry());
   expose(loss_registry());
   expose(metric_registry());
+  register_hooks();
 }
 
 }  // namespace smlab::trainers

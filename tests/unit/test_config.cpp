@@ -159,6 +159,7 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
       {"optimizers", {"sgd", "adamw"}},
       {"schedulers", {"constant", "cosine", "step", "multistep", "onecycle"}},
       {"losses", {"cross_entropy", "mse", "l1", "huber"}},
+      {"hooks", {"evaluation", "checkpoint", "early_stopping", "tensorboard", "ema", "grad_norm_logger"}},
       {"metrics", {"top1", "top5", "macro_f1", "macro_recall", "ece", "mae", "rmse", "r2", "mape", "smape", "mase"}},
       {"augmentations",
        {"hflip", "gaussian_noise", "random_resized_crop_flip_jitter", "random_resized_crop_flip", "resize_center_crop",
