@@ -25,6 +25,11 @@ using nlohmann::json;
 namespace smlab::analysis {
 namespace {
 
+using trainers::load_checkpoint;
+using trainers::Outcome;
+using trainers::train;
+using trainers::TrainOptions;
+
 std::pair<double, double> mean_std(const std::vector<double>& v) {
   if (v.empty()) return {std::nan(""), std::nan("")};
   double m = 0;

@@ -26,6 +26,8 @@ using nlohmann::json;
 namespace smlab::analysis {
 namespace {
 
+using trainers::load_checkpoint;
+
 using datasets::TimeSeriesWindows;
 
 /// Model outputs [N, H] (model space, float32 on the CPU) for every sample of `ds`, in order.
