@@ -24,6 +24,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace smlab::analysis {
+// Moved from trainers/ (issue 17): the loop, checkpoints and metrics it uses stay there.
+using namespace smlab::trainers;
 namespace {
 
 using trainers::load_checkpoint;

@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 using models::InputKind;
 using models::Model;
 using models::input_kind;
+using models::output_width;
 namespace {
 
 /// A TorchScript module tree with the same names as `m`, holding the same tensor objects
