@@ -27,11 +27,6 @@ namespace smlab::analysis {
 using namespace smlab::trainers;
 namespace {
 
-using trainers::load_checkpoint;
-using trainers::Outcome;
-using trainers::train;
-using trainers::TrainOptions;
-
 std::pair<double, double> mean_std(const std::vector<double>& v) {
   if (v.empty()) return {std::nan(""), std::nan("")};
   double m = 0;

@@ -28,8 +28,6 @@ namespace smlab::analysis {
 using namespace smlab::trainers;
 namespace {
 
-using trainers::load_checkpoint;
-
 using datasets::TimeSeriesWindows;
 
 /// Model outputs [N, H] (model space, float32 on the CPU) for every sample of `ds`, in order.
