@@ -247,7 +247,7 @@ TEST(Trends, SegmentFindsTheGroupsAndTestsTheTopOne) {
   (seg.number(240, seg.column("cluster")) == 0 ? top : rest).push_back(1.0);
   EXPECT_NEAR(r["clusters"][0]["mean"]["num_reactions"].get<double>(), std::accumulate(top.begin(), top.end(), 0.0) / top.size(), 1e-9);
   EXPECT_GT(r["clusters"][0]["mean"]["num_reactions"].get<double>(), 150);
-  const auto w = smlab::stats::welch_t_test(top, rest);
+  const auto w = smlab::analysis::stats::welch_t_test(top, rest);
   EXPECT_NEAR(r["welch"]["t"].get<double>(), w.t, 1e-9);
   EXPECT_NEAR(r["welch"]["p_greater"].get<double>(), w.p_greater, 1e-12);
   EXPECT_LT(r["welch"]["p_greater"].get<double>(), 1e-10);
