@@ -40,8 +40,10 @@ struct RegistryView {
 /// Registry kind ("model", "dataset", ...) -> view. Filled by expose().
 std::map<std::string, RegistryView>& registry_views();
 
-template <class Fn>
-void expose(const ComponentRegistry<Fn>& r) {
+/// Any registry whose entries derive from ComponentMeta (Component<Fn>, or a richer entry such as
+/// datasets::AugmentComponent).
+template <class Entry>
+void expose(const Registry<Entry>& r) {
   registry_views()[r.kind()] = RegistryView{
       [&r] { return r.names(); },
       [&r](const std::string& name) -> const ComponentMeta& { return r.get(name); }};

@@ -70,9 +70,13 @@ std::vector<Section> make_sections() {
            .integer("unfreeze_at_epoch", 0,
                     "train everything after this many epochs (0 = the frozen prefixes stay frozen)", 0),
        ""});
-  Field aug_train{"train", Type::StringList, "[]", "augmentations applied to training batches, in order"};
+  // Each entry is a name (`hflip`) or a map `{name: random_resized_crop_flip, scale: [0.5, 1.0]}` of a
+  // name and that augmentation's own parameters; the resolved config holds maps with every parameter.
+  Field aug_train{"train", Type::ComponentList, "[]",
+                  "augmentations applied to training batches, in order: names or {name: ..., params} maps"};
   aug_train.registry = "augmentation";
-  Field aug_eval{"eval", Type::StringList, "[]", "augmentations applied to evaluation batches, in order"};
+  Field aug_eval{"eval", Type::ComponentList, "[]",
+                 "augmentations applied to evaluation batches, in order: names or {name: ..., params} maps"};
   aug_eval.registry = "augmentation";
   s.push_back({"augment", "Batch augmentation pipelines (see docs/augmentation.md).", Schema().add(aug_train).add(aug_eval), ""});
   s.push_back(
