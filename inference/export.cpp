@@ -207,8 +207,8 @@ nlohmann::json input_spec(InputKind kind, const datasets::DatasetInfo& info, con
     in["layout"] = kind == InputKind::Image ? "NHWC" : "NTHWC";
     in["shape"] = shape;
     const int64_t h = s[s.size() - 2], w = s[s.size() - 1];
-    const auto p = datasets::eval_preprocessing(cfg.get<std::vector<std::string>>("augment.eval"),
-                                                cfg.get<std::vector<std::string>>("augment.train"), h, w);
+    const auto p = datasets::eval_preprocessing(datasets::augment_specs(cfg, "augment.eval"),
+                                                datasets::augment_specs(cfg, "augment.train"), h, w);
     in["preprocess"] = {{"resize_shorter", p.resize_shorter}, {"crop", {h, w}}, {"scale", 1.0 / 255.0},
                         {"mean", p.mean}, {"std", p.std}};
     return in;

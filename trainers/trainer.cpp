@@ -128,7 +128,7 @@ class TrainerImpl : public Trainer {
   std::unique_ptr<LRSchedule> schedule_;
   std::unique_ptr<GraphedStep> graph_;  // train.cuda_graphs: the captured training step
   LossFn loss_fn_;
-  std::vector<std::string> aug_train_;
+  datasets::AugmentPipeline aug_train_;
   TrainState st_;
   CheckpointExtras extras_;
   std::string amp_;
@@ -238,7 +238,7 @@ void TrainerImpl::setup() {
   lo.world = dist_env_.world;
   // On a GPU, loader workers pin and copy batches on a side stream, and augment.train ops run on
   // the device batch (CUDA kernels; their random parameters come from the step's host generator).
-  aug_train_ = cfg_.get<std::vector<std::string>>("augment.train");
+  aug_train_ = datasets::AugmentPipeline(datasets::augment_specs(cfg_, "augment.train"));
   if (device_.is_cuda()) lo.device = device_;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
   const datasets::LoaderOptions eo = eval_loader_options(cfg_, device_);  // every rank evaluates the whole split
@@ -420,7 +420,11 @@ void TrainerImpl::train_epoch(int64_t epoch, Progress& progress) {
     auto y = to_device(batch->target, device_);
     if (!aug_train_.empty()) {
       auto gen = step_generator(seed, epoch, b);
-      x = datasets::apply_augmentations(aug_train_, x, gen);
+      // mixup/cutmix replace the class ids by soft targets [B, K], which cross_entropy takes as probabilities
+      datasets::AugmentBatch ab{x, y, train_ds_->info().num_classes};
+      aug_train_.apply(ab, gen);
+      x = ab.input;
+      y = ab.target;
     }
     if (channels_last_) x = models::channels_last(x);
     // All-reduce only on the micro-batch that completes an optimizer step (DDP's no_sync otherwise).
@@ -711,14 +715,14 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
   model.eval();
   const std::string amp = cfg.get<std::string>("train.amp");
   const bool channels_last = cfg.get<bool>("train.channels_last");
-  const auto augs = cfg.get<std::vector<std::string>>("augment.eval");
+  const datasets::AugmentPipeline augs(datasets::augment_specs(cfg, "augment.eval"));
   const uint64_t seed = cfg.get<uint64_t>("experiment.seed");
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     auto x = to_device(batch->input, device);
     if (!augs.empty()) {
       auto gen = step_generator(seed, -1, loader.position());
-      x = datasets::apply_augmentations(augs, x, gen);
+      x = augs.apply(x, gen);
     }
     if (channels_last) x = models::channels_last(x);
     // Multi-clip evaluation (video datasets' eval_clips): [B, K, ...] inputs, one more axis than
