@@ -16,7 +16,7 @@ YAML::Node list_entry(const YAML::Node& seq, const std::string& index, const std
   long long i = -1;
   if (!parse_int(index, &i) || i < 0 || static_cast<size_t>(i) >= seq.size()) {
     throw ConfigError("command line: " + path + ": '" + index + "' is not an index of the list there (it has " +
-                      std::to_string(seq.size()) + " entries: 0.." + std::to_string(static_cast<long long>(seq.size()) - 1) + ")");
+                      std::to_string(seq.size()) + " entries, numbered from 0)");
   }
   YAML::Node out;
   out.reset(seq[static_cast<size_t>(i)]);

@@ -188,19 +188,19 @@ std::vector<AugmentSpec> augment_specs(const config::Config& cfg, const std::str
 AugmentPipeline::AugmentPipeline(const std::vector<AugmentSpec>& specs) {
   for (const auto& s : specs) {
     const auto& c = augment_registry().get(s.name);
-    stages_.emplace_back(s.name, c.make(s.params));
+    stages_.push_back({s.name, c.make(s.params), c.mixes_targets});
     mixes_targets_ |= c.mixes_targets;
   }
 }
 
 void AugmentPipeline::apply(AugmentBatch& batch, at::Generator& gen) const {
-  for (const auto& s : stages_) s.second(batch, gen);
+  for (const auto& s : stages_) s.transform(batch, gen);
 }
 
 torch::Tensor AugmentPipeline::apply(torch::Tensor input, at::Generator& gen) const {
   for (const auto& s : stages_)
-    if (augment_registry().get(s.first).mixes_targets)
-      throw UserError("augmentation '" + s.first + "' mixes targets and runs in training only: remove it from augment.eval");
+    if (s.mixes_targets)
+      throw UserError("augmentation '" + s.name + "' mixes targets and runs in training only: remove it from augment.eval");
   AugmentBatch b{std::move(input), torch::Tensor(), 0};
   apply(b, gen);
   return b.input;

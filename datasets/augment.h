@@ -86,7 +86,12 @@ class AugmentPipeline {
   torch::Tensor apply(torch::Tensor input, at::Generator& gen) const;
 
  private:
-  std::vector<std::pair<std::string, BatchTransform>> stages_;
+  struct Stage {
+    std::string name;
+    BatchTransform transform;
+    bool mixes_targets = false;
+  };
+  std::vector<Stage> stages_;
   bool mixes_targets_ = false;
 };
 
