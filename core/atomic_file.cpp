@@ -50,23 +50,44 @@ void write_atomic_with(const fs::path& path, const std::function<void(const fs::
 
 void write_file_atomic(const fs::path& path, const std::string& content) {
   write_atomic_with(path, [&](const fs::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open " + tmp.string() + " for writing: " + std::strerror(errno));
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.close();
-    if (!out) throw std::runtime_error("write failed for " + tmp.string());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw UserError("cannot write " + path.string() + ": " + std::strerror(errno));
+    // A full disk (ENOSPC) or a file-size limit (EFBIG, with SIGXFSZ ignored) ends here as one line;
+    // the caller's temporary file is removed and `path` keeps its previous content.
+    const char* p = content.data();
+    size_t left = content.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = n < 0 ? errno : ENOSPC;
+        ::close(fd);
+        throw UserError("cannot write " + path.string() + ": " + std::strerror(err) + " (" +
+                        std::to_string(content.size() - left) + " of " + std::to_string(content.size()) +
+                        " bytes written; the previous file, if any, is unchanged): free space and rerun");
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0) throw UserError("cannot write " + path.string() + ": " + std::strerror(errno));
   });
 }
 
 void append_line_durable(const fs::path& path, const std::string& line) {
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd < 0) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw UserError("cannot open " + path.string() + " for appending: " + std::strerror(errno));
   const std::string data = line + "\n";
   const ssize_t n = ::write(fd, data.data(), data.size());
+  const int err = errno;
+  if (n > 0 && n != static_cast<ssize_t>(data.size())) {
+    // Take the partial line back, so that the journal stays a sequence of whole lines.
+    if (::ftruncate(fd, ::lseek(fd, 0, SEEK_END) - n) != 0) {}
+  }
   ::fsync(fd);
   ::close(fd);
-  if (n != static_cast<ssize_t>(data.size())) throw std::runtime_error("short write to " + path.string());
+  if (n != static_cast<ssize_t>(data.size()))
+    throw UserError("cannot append to " + path.string() + ": " + std::strerror(n < 0 ? err : ENOSPC) + ": free space and rerun");
 }
 
 std::string read_file(const fs::path& path) {

@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <set>
@@ -171,10 +172,47 @@ void merge_into(YAML::Node dst, const YAML::Node& src) {
   }
 }
 
+}  // namespace
+
+namespace detail {
+
+// Resource limits on a parsed document. yaml-cpp shares aliased nodes, so parsing is linear, but
+// every walk over the tree (origins, merging, validation) visits an alias once per reference: nested
+// aliases ("billion laughs") would take exponential time. A config is a few hundred nodes.
+constexpr int64_t kMaxExpandedNodes = 100000;
+constexpr int kMaxDepth = 64;
+
+/// Walks `n` as the later passes will, and stops at the limits with an error naming `display`.
+void check_expansion(const YAML::Node& n, const std::string& display, int depth, int64_t& visited) {
+  if (++visited > kMaxExpandedNodes)
+    throw ConfigError(display + ": the document expands to more than " + std::to_string(kMaxExpandedNodes) +
+                      " nodes (nested YAML aliases?); a config is a few hundred keys: remove the aliases");
+  if (depth > kMaxDepth)
+    throw ConfigError(display + ": nesting deeper than " + std::to_string(kMaxDepth) + " levels; flatten the document");
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      check_expansion(kv.first, display, depth + 1, visited);
+      check_expansion(kv.second, display, depth + 1, visited);
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& v : n) check_expansion(v, display, depth + 1, visited);
+  }
+}
+
+YAML::Node checked(YAML::Node doc, const std::string& display) {
+  int64_t visited = 0;
+  check_expansion(doc, display, 0, visited);
+  return doc;
+}
+
+}  // namespace detail
+
+namespace {
+
 YAML::Node parse_file(const fs::path& file) {
   if (!fs::exists(file)) throw ConfigError(file.string() + ": config file not found");
   try {
-    return YAML::LoadFile(file.string());
+    return checked(YAML::LoadFile(file.string()), file.string());
   } catch (const YAML::ParserException& e) {
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   } catch (const YAML::BadFile&) {
@@ -277,6 +315,11 @@ void check_scalar(const Field& f, Type scalar_type, const YAML::Node& n, const O
     }
     case Type::Float: {
       double v;
+      // YAML spells infinities and NaN .inf/.nan; both they and nan/inf are refused by name.
+      double yaml_v = 0;
+      const bool yaml_special = YAML::convert<double>::decode(n, yaml_v) && !std::isfinite(yaml_v);
+      if (yaml_special || (parse_float(s, &v) && !std::isfinite(v)))
+        fail(where, path, "expected a finite number, got '" + s + "'");
       if (!parse_float(s, &v)) fail(where, path, "expected a number, got '" + s + "'");
       check_range(f, v, s, where, path);
       break;
@@ -473,7 +516,7 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
                    const fs::path& base_dir) {
   YAML::Node doc;
   try {
-    doc = YAML::Load(yaml);
+    doc = checked(YAML::Load(yaml), name);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }

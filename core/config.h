@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -39,14 +40,18 @@ std::string type_name(Type t);
 
 /// One key of a schema. `key` is relative to the schema's section ("epochs", "amp").
 struct Field {
+  Field() = default;
+  Field(std::string key_, Type type_, std::string default_yaml_, std::string help_)
+      : key(std::move(key_)), type(type_), default_yaml(std::move(default_yaml_)), help(std::move(help_)) {}
+
   std::string key;
   Type type = Type::String;
   std::string default_yaml;          ///< default as YAML text ("0.1", "[64, 32]", "none"); "" = no default
   std::string help;
-  std::optional<double> min{}, max{};  ///< numeric range (for lists: each element)
+  std::optional<double> min, max;    ///< numeric range (for lists: each element)
   bool min_exclusive = false;
-  std::vector<std::string> choices{};  ///< allowed strings; empty = any
-  std::string registry{};              ///< choices come from this registry kind ("model", ...)
+  std::vector<std::string> choices;  ///< allowed strings; empty = any
+  std::string registry;              ///< choices come from this registry kind ("model", ...)
   bool required = false;
 };
 

@@ -1,6 +1,8 @@
 // Internals of the config loader shared by core/config.cpp (loading, validation) and
 // core/config_override.cpp (command-line overrides, environment interpolation).
 #pragma once
+#include <yaml-cpp/yaml.h>
+
 #include <map>
 #include <string>
 
@@ -15,6 +17,8 @@ using Origins = std::map<std::string, Origin>;
 /// The origin of `path` or of its nearest recorded parent; else `fallback_file` without a line.
 Origin origin_of(const Origins& origins, const std::string& path, const std::string& fallback_file);
 std::string join_path(const std::string& a, const std::string& b);
+/// `doc` after checking it against the expansion and nesting limits (nested aliases); errors name `display`.
+YAML::Node checked(YAML::Node doc, const std::string& display);
 /// Whole-string integer parse.
 bool parse_int(const std::string& s, long long* out);
 

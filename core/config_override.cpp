@@ -33,11 +33,15 @@ void apply_override(YAML::Node& root, const std::string& assignment, Origins* or
   const std::string value = assignment.substr(eq + 1);
   YAML::Node parsed;
   try {
-    parsed = value.empty() ? YAML::Node(std::string()) : YAML::Load(value);
+    parsed = value.empty() ? YAML::Node(std::string()) : checked(YAML::Load(value), "command line: " + path);
   } catch (const YAML::Exception& e) {
     throw ConfigError("command line: " + path + ": cannot parse value '" + value + "': " + e.msg);
   }
   const auto parts = text::split(path, '.');
+  for (const auto& part : parts)
+    if (part.empty())
+      throw ConfigError("command line: override '" + assignment + "': the key '" + path +
+                        "' has an empty part (two dots, or a dot at an end); write it like train.epochs=3");
   YAML::Node cur = root;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     YAML::Node next = cur.IsSequence() ? list_entry(cur, parts[i], path) : cur[parts[i]];

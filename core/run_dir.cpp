@@ -1,6 +1,12 @@
 #include "core/run_dir.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "core/atomic_file.h"
@@ -32,7 +38,34 @@ std::string timestamp() {
   return buf;
 }
 
+/// What in `dir` shows that a run already lives there ("" when nothing does).
+std::string existing_run_marker(const fs::path& dir) {
+  for (const char* f : {"config.yaml", "meta.json", "metrics.jsonl", "summary.json"})
+    if (fs::exists(dir / f)) return f;
+  std::error_code ec;
+  if (fs::is_directory(dir / "checkpoints") && !fs::is_empty(dir / "checkpoints", ec)) return "checkpoints/";
+  return "";
+}
+
 }  // namespace
+
+void RunDir::lock() {
+  const fs::path file = path_ / ".lock";
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw UserError("cannot open the run folder's lock file " + file.string() + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      throw UserError("run folder " + path_.string() + " is in use by another smlab process (it holds " + file.string() +
+                      "); wait for it to finish, or train into another folder");
+    throw UserError("cannot lock " + file.string() + ": " + std::strerror(err));
+  }
+  lock_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    ::close(*p);  // releases the flock
+    delete p;
+  });
+}
 
 nlohmann::json git_state(const fs::path& where) {
   const std::string q = "git -C '" + where.string() + "' ";
@@ -56,9 +89,16 @@ RunDir RunDir::create(const config::Config& cfg, const std::string& device, cons
     const std::string base = timestamp() + "-" + cfg.hash().substr(0, 8);
     dir = exp_dir / base;
     for (int i = 1; fs::exists(dir); ++i) dir = exp_dir / (base + "." + std::to_string(i));
+  } else if (const auto marker = existing_run_marker(dir); !marker.empty()) {
+    throw UserError("run folder " + dir.string() + " already holds a run (" + marker + " exists); continue it with " +
+                    "'smlab train --resume " + dir.string() + "', or give --run-dir a new folder");
   }
   fs::create_directories(dir / "checkpoints");
   RunDir run(dir);
+  run.lock();
+  // Re-checked under the lock: another process may have created the run in between.
+  if (!explicit_dir.empty() && !existing_run_marker(dir).empty())
+    throw UserError("run folder " + dir.string() + " was just created by another smlab process; give --run-dir a new folder");
   write_file_atomic(run.config_file(), "# Resolved by smlab from " + cfg.source() + "\n" + cfg.dump());
   nlohmann::json meta = {{"experiment", experiment_name(cfg)},
                          {"config_source", cfg.source()},
@@ -87,6 +127,12 @@ RunDir RunDir::open(const fs::path& dir) {
     throw UserError(dir.string() + " is not a run folder (no config.yaml in it)");
   }
   return RunDir(real);
+}
+
+RunDir RunDir::open_for_writing(const fs::path& dir) {
+  RunDir run = open(dir);
+  run.lock();
+  return run;
 }
 
 void RunDir::log_metrics(const nlohmann::json& record) const { append_line_durable(metrics_file(), record.dump()); }

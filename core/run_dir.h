@@ -2,10 +2,16 @@
 //   config.yaml (fully resolved), meta.json (git commit + dirty flag, versions, device, seed),
 //   metrics.jsonl, tb/ (TensorBoard), checkpoints/, summary.json.
 // runs/<experiment>/latest points at the newest run.
+//
+// A process that writes a run (a new one, or --resume) holds an exclusive lock on <run>/.lock for
+// as long as any copy of its RunDir lives; a second writer is refused with a message naming the
+// folder. The lock is flock(2): the kernel drops it when the process dies, so kill -9 leaves no
+// stale lock behind. Readers (eval, export, score) take no lock.
 #pragma once
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "core/config.h"
@@ -14,11 +20,14 @@ namespace smlab {
 
 class RunDir {
  public:
-  /// Creates a new run folder for `cfg` under experiment.output_dir (or uses `explicit_dir`).
+  /// Creates a new run folder for `cfg` under experiment.output_dir (or uses `explicit_dir`, which
+  /// must not already hold a run: that is a UserError pointing at --resume) and locks it.
   static RunDir create(const config::Config& cfg, const std::string& device,
                        const std::filesystem::path& explicit_dir = {});
   /// Opens an existing run folder (for --resume, eval, export). Accepts the `latest` link.
   static RunDir open(const std::filesystem::path& dir);
+  /// Opens an existing run folder to continue writing it (--resume): open() plus the writer's lock.
+  static RunDir open_for_writing(const std::filesystem::path& dir);
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path config_file() const { return path_ / "config.yaml"; }
@@ -33,7 +42,9 @@ class RunDir {
 
  private:
   explicit RunDir(std::filesystem::path p) : path_(std::move(p)) {}
+  void lock();
   std::filesystem::path path_;
+  std::shared_ptr<const int> lock_;  ///< the locked .lock file's descriptor, closed with the last copy
 };
 
 /// Facts about the source tree at run time: {"commit", "dirty"}; commit "unknown" outside git.

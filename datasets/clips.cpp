@@ -434,6 +434,7 @@ std::shared_ptr<Dataset> make_hdf5_clips(const config::Config& cfg, Split split)
                                        cfg.get<std::string>("data.test"), cfg.get<double>("data.val_fraction"),
                                        "hdf5_clips");
   PackedData p = read_packed(plan.path, cfg.get<bool>("data.verify"));
+  check_split_classes(plan.path, p.classes, cfg.get<std::string>("data.train"), split_name(split));
   if (p.kind != "video") throw UserError(plan.path + ": packed " + p.kind + " data, hdf5_clips needs video clips");
   const auto& sh = p.sample_shape;  // T, H, W, C
   auto bytes = std::make_shared<std::vector<uint8_t>>(std::move(p.images));

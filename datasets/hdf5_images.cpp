@@ -43,6 +43,7 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
                                        cfg.get<std::string>("data.test"), cfg.get<double>("data.val_fraction"),
                                        "hdf5_images");
   PackedData p = read_packed(plan.path, cfg.get<bool>("data.verify"));
+  check_split_classes(plan.path, p.classes, cfg.get<std::string>("data.train"), split_name(split));
   if (p.kind != "image") throw UserError(plan.path + ": packed " + p.kind + " data, hdf5_images needs images");
   const int64_t n = p.count(), h = p.sample_shape.at(0), w = p.sample_shape.at(1), c = p.sample_shape.at(2);
   // The tensor takes over the bytes read from the shards (no second copy of the split).

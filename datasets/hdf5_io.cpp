@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <string>
+#include <functional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -122,15 +124,35 @@ std::vector<hsize_t> dims_of(hid_t ds) {
   return dims;
 }
 
+/// Builds an HDF5 file in memory (the core driver, no backing store) with `body(file, path)`, then
+/// writes its bytes with write_file_atomic. HDF5 never touches the disk itself: a full disk fails in
+/// our own write (one line, the temporary file removed), not inside HDF5, whose handle would stay
+/// open after a failed close and crash the library's exit-time cleanup.
+void write_h5_atomic(const std::filesystem::path& path,
+                     const std::function<void(hid_t file, const std::filesystem::path& name)>& body) {
+  std::string image;
+  {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    quiet();
+    Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    check(H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/0), path, "cannot set up an in-memory HDF5 file");
+    Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose);
+    if (!file.ok()) fail(path, "cannot create HDF5 file");
+    body(file, path);
+    check(H5Fflush(file, H5F_SCOPE_GLOBAL), path, "cannot flush");
+    const ssize_t size = H5Fget_file_image(file, nullptr, 0);
+    if (size < 0) fail(path, "cannot read back the in-memory HDF5 file");
+    image.resize(static_cast<size_t>(size));
+    if (H5Fget_file_image(file, image.data(), image.size()) != size) fail(path, "cannot read back the in-memory HDF5 file");
+  }
+  write_file_atomic(path, image);
+}
+
 }  // namespace
 
 void write_shard(const std::filesystem::path& path, const Shard& shard, int deflate, int64_t chunk_records) {
   if (shard.count() == 0) throw std::logic_error("write_shard: empty shard " + path.string());
-  write_atomic_with(path, [&](const std::filesystem::path& tmp) {
-    std::lock_guard<std::mutex> lock(h5_mutex());
-    quiet();
-    Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (!file.ok()) fail(tmp, "cannot create HDF5 file");
+  write_h5_atomic(path, [&](hid_t file, const std::filesystem::path& tmp) {
     const auto n = static_cast<hsize_t>(shard.count());
     write_numeric(file, "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, shard.labels.data(), deflate, 4096, tmp);
     if (!shard.image_shape.empty()) {
@@ -162,7 +184,6 @@ void write_shard(const std::filesystem::path& path, const Shard& shard, int defl
       if (shard.ids.size() != n) throw std::logic_error("write_shard: ids do not match labels");
       write_strings(file, "ids", shard.ids, deflate, 4096, tmp);
     }
-    check(H5Fflush(file, H5F_SCOPE_GLOBAL), tmp, "cannot flush");
   });
 }
 
@@ -232,11 +253,7 @@ Shard read_shard(const std::filesystem::path& path) {
 }
 
 void write_arrays(const std::filesystem::path& path, const std::vector<Array>& arrays, int deflate) {
-  write_atomic_with(path, [&](const std::filesystem::path& tmp) {
-    std::lock_guard<std::mutex> lock(h5_mutex());
-    quiet();
-    Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (!file.ok()) fail(tmp, "cannot create HDF5 file");
+  write_h5_atomic(path, [&](hid_t file, const std::filesystem::path& tmp) {
     for (const auto& a : arrays) {
       std::vector<hsize_t> dims(a.dims.begin(), a.dims.end());
       hsize_t total = 1;
@@ -261,7 +278,6 @@ void write_arrays(const std::filesystem::path& path, const std::vector<Array>& a
       write_numeric(file, a.name.c_str(), ft, mt, dims, data, deflate,
                     std::clamp<hsize_t>((hsize_t{1} << 20) / std::max<hsize_t>(1, row * 4), 1, 65536), tmp);
     }
-    check(H5Fflush(file, H5F_SCOPE_GLOBAL), tmp, "cannot flush");
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
 #ifndef SMLAB_NO_OPENCV_CODECS
@@ -657,6 +658,18 @@ std::string unescape_unicode(const std::string& s) {
   return out;
 }
 
+/// The text, or nothing after reporting it as a bad record: a NUL byte (raw, or from a \u0000 escape)
+/// would silently cut the text where HDF5's C strings end.
+template <class Bad>
+std::optional<std::string> checked_text(std::string text, const std::string& source, Bad& bad) {
+  if (const auto nul = text.find('\0'); nul != std::string::npos) {
+    bad(source, "the text holds a NUL byte at character " + std::to_string(nul + 1) +
+                    " (it would be cut there); remove it from the input, or pack with --skip-bad");
+    return std::nullopt;
+  }
+  return text;
+}
+
 std::vector<TextRecord> read_text_records(const fs::path& path, const TextReadOptions& opt,
                                           std::vector<BadRecord>* skipped, std::vector<std::string>* mapping) {
   std::vector<TextRecord> out;
@@ -711,7 +724,8 @@ std::vector<TextRecord> read_text_records(const fs::path& path, const TextReadOp
         bad(labels_path.string() + ":" + std::to_string(line_no), "empty label");
         continue;
       }
-      out.push_back({source, label, opt.unescape ? unescape_unicode(text) : text});
+      if (auto t = checked_text(opt.unescape ? unescape_unicode(text) : text, source, bad))
+        out.push_back({source, label, std::move(*t)});
     }
     return out;
   }
@@ -738,7 +752,8 @@ std::vector<TextRecord> read_text_records(const fs::path& path, const TextReadOp
       continue;
     }
     const std::string& text = cols[opt.text_column];
-    out.push_back({source, label, opt.unescape ? unescape_unicode(text) : text});
+    if (auto t = checked_text(opt.unescape ? unescape_unicode(text) : text, source, bad))
+      out.push_back({source, label, std::move(*t)});
   }
   return out;
 }
@@ -774,6 +789,32 @@ PackResult pack(const fs::path& input, const fs::path& out_dir, const PackOption
 }  // namespace smlab::datasets
 
 namespace smlab::datasets {
+
+void check_split_classes(const fs::path& split_dir, const std::vector<std::string>& split_classes,
+                         const fs::path& train_dir, const std::string& split_name) {
+  std::error_code ec;
+  if (fs::equivalent(split_dir, train_dir, ec)) return;
+  const fs::path mpath = train_dir / "manifest.json";
+  std::vector<std::string> train;
+  try {
+    train = nlohmann::json::parse(read_file(mpath)).at("classes").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(mpath.string() + ": cannot read its class list (" + e.what() + ")");
+  }
+  if (train == split_classes) return;
+  std::string diff;
+  if (train.size() != split_classes.size()) {
+    diff = std::to_string(split_classes.size()) + " classes against the training pack's " + std::to_string(train.size());
+  } else {
+    for (size_t i = 0; i < train.size(); ++i)
+      if (train[i] != split_classes[i]) {
+        diff = "class " + std::to_string(i) + " is '" + split_classes[i] + "' there and '" + train[i] + "' in training";
+        break;
+      }
+  }
+  throw UserError(split_dir.string() + ": the " + split_name + " pack's classes differ from the training pack's (" +
+                  train_dir.string() + "): " + diff + "; pack both splits with the same class names in the same order");
+}
 
 PackedData read_packed(const fs::path& dir, bool verify) {
   const fs::path mpath = dir / "manifest.json";

@@ -114,4 +114,12 @@ struct PackedData {
 /// manifest. Throws UserError naming the folder or shard file and what is wrong.
 PackedData read_packed(const std::filesystem::path& dir, bool verify = true);
 
+/// Checks that the packed split at `split_dir` (the validation or test data) names the same classes,
+/// in the same order, as the training pack at `train_dir` (its manifest only is read). Class ids are
+/// positions in that list, so two packs with the same count but other names (or order) would pair
+/// "bird" images with "cat". Throws UserError naming both folders and the first difference. Does
+/// nothing when both are the same folder.
+void check_split_classes(const std::filesystem::path& split_dir, const std::vector<std::string>& split_classes,
+                         const std::filesystem::path& train_dir, const std::string& split_name);
+
 }  // namespace smlab::datasets

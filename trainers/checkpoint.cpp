@@ -4,6 +4,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/zip_check.h"
 
 namespace fs = std::filesystem;
 
@@ -67,12 +68,21 @@ void save_checkpoint(const fs::path& path, models::Model& model, torch::optim::O
     ar.write("scaler/scale", extras.scaler_scale);
     ar.write("scaler/growth", extras.scaler_growth);
   }
-  write_atomic_with(path, [&](const fs::path& tmp) { ar.save_to(tmp.string()); });
+  // Serialised in memory first, then written by write_file_atomic: PyTorch's file writer aborts the
+  // process when the disk fills up (its destructor throws), while ours reports it as one line and
+  // removes the temporary file.
+  std::string bytes;
+  ar.save_to([&bytes](const void* data, size_t n) -> size_t {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  write_file_atomic(path, bytes);
 }
 
 TrainState load_checkpoint(const fs::path& path, models::Model& model, torch::optim::Optimizer* optimizer,
                            CheckpointExtras* extras, bool restore_rng) {
   if (!fs::exists(path)) throw UserError("checkpoint " + path.string() + " does not exist");
+  verify_zip_crc(path, "checkpoint");  // PyTorch's reader never checks the records' CRCs
   try {
     torch::serialize::InputArchive ar;
     ar.load_from(path.string());

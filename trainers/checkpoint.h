@@ -39,7 +39,7 @@ void save_checkpoint(const std::filesystem::path& path, models::Model& model, to
                      const TrainState& state, const CheckpointExtras& extras = {});
 
 /// Loads into `model` (and `optimizer`, `extras` when given); restores the RNG state.
-/// Throws UserError naming the file when it is missing or unreadable.
+/// Throws UserError naming the file when it is missing, unreadable, or fails its records' CRC-32 check.
 TrainState load_checkpoint(const std::filesystem::path& path, models::Model& model,
                            torch::optim::Optimizer* optimizer = nullptr, CheckpointExtras* extras = nullptr,
                            bool restore_rng = true);

@@ -98,6 +98,29 @@ std::string fmt(double v) {
   return buf;
 }
 
+/// The cartesian product of a `grid:` mapping (key: [values]), in the file's key order.
+template <class Where>
+std::vector<SweepPoint> grid_points(const YAML::Node& grid, const Where& where) {
+  if (!grid.IsMap()) throw config::ConfigError(where("grid").str() + ": grid: expected key: [values] pairs");
+  std::vector<SweepPoint> points = {SweepPoint{}};
+  for (const auto& kv : grid) {
+    const auto key = kv.first.as<std::string>();
+    if (!kv.second.IsSequence() || kv.second.size() == 0) {
+      throw config::ConfigError(where("grid." + key).str() + ": grid." + key + ": expected a non-empty list of values");
+    }
+    std::vector<SweepPoint> next;
+    for (const auto& p : points) {
+      for (const auto& v : kv.second) {
+        SweepPoint q = p;
+        q.overrides.emplace_back(key, flow(v));
+        next.push_back(q);
+      }
+    }
+    points = std::move(next);
+  }
+  return points;
+}
+
 }  // namespace
 
 SweepSpec load_sweep(const fs::path& file) {
@@ -136,23 +159,7 @@ SweepSpec load_sweep(const fs::path& file) {
     throw config::ConfigError(where("points").str() + ": give either grid or points, not both");
   }
   if (raw["grid"]) {
-    if (!raw["grid"].IsMap()) throw config::ConfigError(where("grid").str() + ": grid: expected key: [values] pairs");
-    spec.points = {SweepPoint{}};
-    for (const auto& kv : raw["grid"]) {
-      const auto key = kv.first.as<std::string>();
-      if (!kv.second.IsSequence() || kv.second.size() == 0) {
-        throw config::ConfigError(where("grid." + key).str() + ": grid." + key + ": expected a non-empty list of values");
-      }
-      std::vector<SweepPoint> next;
-      for (const auto& p : spec.points) {
-        for (const auto& v : kv.second) {
-          SweepPoint q = p;
-          q.overrides.emplace_back(key, flow(v));
-          next.push_back(q);
-        }
-      }
-      spec.points = std::move(next);
-    }
+    spec.points = grid_points(raw["grid"], where);
   } else if (raw["points"]) {
     if (!raw["points"].IsSequence()) throw config::ConfigError(where("points").str() + ": points: expected a list of override mappings");
     for (const auto& p : raw["points"]) spec.points.push_back({override_map(p, where("points"), "points")});

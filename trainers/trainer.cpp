@@ -284,7 +284,8 @@ void TrainerImpl::setup() {
   // Run folder (new or resumed).
   const fs::path last = opt_.run_dir / "checkpoints" / "last.pt";
   if (opt_.resume) {
-    run_ = RunDir::open(opt_.run_dir);
+    // Only the writer (rank 0) locks the folder; other ranks only read it.
+    run_ = main_ ? RunDir::open_for_writing(opt_.run_dir) : RunDir::open(opt_.run_dir);
     if (fs::exists(run_->checkpoints() / "last.pt")) {
       // The optimizer must have the parameter groups it was saved with.
       if (unfreeze_at_ > 0 && unfrozen_at(peek_state(run_->checkpoints() / "last.pt"), unfreeze_at_)) unfreeze();

@@ -588,3 +588,55 @@ TEST(Pack, ShardChunksHoldAboutOneMebibyteOfRecords) {
   EXPECT_EQ(chunk_of(20, 224, 224), 6u);
   EXPECT_EQ(chunk_of(3, 1024, 1024), 1u);
 }
+
+// Issue 22, item 10: a test pack whose class names differ from the training pack's (same count, or
+// not) is refused when the split is built, naming both folders and the first difference, instead of
+// scoring "bird" images as "cat" (or failing with a shape error after an epoch).
+TEST(Pack, SplitsWhoseClassNamesDifferFromTrainingAreRefused) {
+  const auto dir = smlab::testing::temp_dir();
+  write_png_folder(dir / "raw", 2, 4, 4, 3);
+  PackOptions o;
+  pack(dir / "raw", dir / "train", o);
+  fs::copy(dir / "raw", dir / "renamed", fs::copy_options::recursive);
+  fs::rename(dir / "renamed" / "cat", dir / "renamed" / "bird");  // bird, dog, emu: same count
+  pack(dir / "renamed", dir / "test_renamed", o);
+  fs::copy(dir / "raw", dir / "fewer", fs::copy_options::recursive);
+  fs::remove_all(dir / "fewer" / "emu");
+  pack(dir / "fewer", dir / "test_fewer", o);
+  pack(dir / "raw", dir / "test_same", o);
+  auto cfg_for = [&](const std::string& test) {
+    return data_cfg("{name: hdf5_images, train: " + (dir / "train").string() + ", test: " + (dir / test).string() + "}");
+  };
+  const auto renamed = expect_user_error([&] { build(cfg_for("test_renamed"), Split::Test); });
+  for (const std::string& s : std::vector<std::string>{(dir / "test_renamed").string(), (dir / "train").string(),
+                                                      "test pack's classes differ", "class 0 is 'bird' there and 'cat' in training"})
+    EXPECT_NE(renamed.find(s), std::string::npos) << s << " not in: " << renamed;
+  const auto fewer = expect_user_error([&] { build(cfg_for("test_fewer"), Split::Test); });
+  EXPECT_NE(fewer.find("2 classes against the training pack's 3"), std::string::npos) << fewer;
+  // The same class list (another folder) and the training folder itself are fine.
+  EXPECT_EQ(build(cfg_for("test_same"), Split::Test)->info().class_names, (std::vector<std::string>{"cat", "dog", "emu"}));
+  EXPECT_NO_THROW(build(cfg_for("test_same"), Split::Train));
+}
+
+// Issue 22, item 11: a text with an embedded NUL byte (raw, or as a \u0000 escape) was cut at it when
+// packed into HDF5's C strings. It is now a bad record: an error naming file:line, or skipped and
+// listed with --skip-bad, while the other records keep every byte.
+TEST(Pack, TextWithANulByteIsABadRecordNotATruncatedOne) {
+  const auto dir = smlab::testing::temp_dir();
+  const std::string tsv = std::string("1\tpos\tfine text\n2\tneg\tcut") + '\0' + "here\n3\tpos\tescaped \\u0000 nul\n4\tneg\tlast\n";
+  write_text(dir / "t.tsv", tsv);
+  TextReadOptions r;
+  r.unescape = true;
+  std::vector<BadRecord> skipped;
+  const auto err = expect_user_error([&] { read_text_records(dir / "t.tsv", r, &skipped); });
+  EXPECT_NE(err.find((dir / "t.tsv").string() + ":2: the text holds a NUL byte at character 4"), std::string::npos) << err;
+  r.skip_bad = true;
+  const auto recs = read_text_records(dir / "t.tsv", r, &skipped);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].text, "fine text");
+  EXPECT_EQ(recs[1].text, "last");
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(skipped[0].source, (dir / "t.tsv").string() + ":2");
+  EXPECT_EQ(skipped[1].source, (dir / "t.tsv").string() + ":3");  // \u0000 becomes NUL only when unescaped
+  EXPECT_NE(skipped[1].reason.find("NUL byte at character 9"), std::string::npos) << skipped[1].reason;
+}
