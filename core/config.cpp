@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/components.h"
+#include "core/config_detail.h"
 #include "core/text.h"
 
 namespace fs = std::filesystem;
@@ -24,6 +25,7 @@ std::string type_name(Type t) {
     case Type::IntList: return "list of int";
     case Type::FloatList: return "list of float";
     case Type::StringList: return "list of string";
+    case Type::ComponentList: return "list of name or {name, params}";
   }
   return "?";
 }
@@ -104,9 +106,7 @@ std::string Origin::str() const {
 
 // ------------------------------------------------------------------------------- loading
 
-namespace {
-
-using Origins = std::map<std::string, Origin>;
+namespace detail {
 
 [[noreturn]] void fail(const Origin& where, const std::string& path, const std::string& msg) {
   throw ConfigError(where.str() + ": " + (path.empty() ? "" : path + ": ") + msg);
@@ -125,9 +125,34 @@ Origin origin_of(const Origins& origins, const std::string& path, const std::str
 
 std::string join_path(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
 
+bool parse_int(const std::string& s, long long* out) {
+  try {
+    size_t pos = 0;
+    *out = std::stoll(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
 /// Records file:line of every key (the line of the key itself, not of its value).
 void record_origins(const YAML::Node& node, const std::string& path, const std::string& file, Origins* origins) {
-  if (!origins || !node.IsMap()) return;
+  if (!origins) return;
+  if (node.IsSequence()) {  // list entries as path.0, path.1, ... (augment.train.0.scale)
+    for (size_t i = 0; i < node.size(); ++i) {
+      const std::string child = join_path(path, std::to_string(i));
+      (*origins)[child] = Origin{file, node[i].Mark().line + 1};
+      record_origins(node[i], child, file, origins);
+    }
+    return;
+  }
+  if (!node.IsMap()) return;
   for (const auto& kv : node) {
     const std::string child = join_path(path, kv.first.as<std::string>());
     (*origins)[child] = Origin{file, kv.first.Mark().line + 1};
@@ -146,6 +171,10 @@ void merge_into(YAML::Node dst, const YAML::Node& src) {
     }
   }
 }
+
+}  // namespace
+
+namespace detail {
 
 // Resource limits on a parsed document. yaml-cpp shares aliased nodes, so parsing is linear, but
 // every walk over the tree (origins, merging, validation) visits an alias once per reference: nested
@@ -175,6 +204,10 @@ YAML::Node checked(YAML::Node doc, const std::string& display) {
   check_expansion(doc, display, 0, visited);
   return doc;
 }
+
+}  // namespace detail
+
+namespace {
 
 YAML::Node parse_file(const fs::path& file) {
   if (!fs::exists(file)) throw ConfigError(file.string() + ": config file not found");
@@ -236,16 +269,6 @@ YAML::Node resolve_bases(const YAML::Node& doc, const std::string& display, cons
 }
 
 // ------------------------------------------------------------------------------- validation
-
-bool parse_int(const std::string& s, long long* out) {
-  try {
-    size_t pos = 0;
-    *out = std::stoll(s, &pos);
-    return pos == s.size();
-  } catch (...) {
-    return false;
-  }
-}
 
 bool parse_float(const std::string& s, double* out) {
   try {
@@ -319,6 +342,7 @@ void check_value(const Field& f, const YAML::Node& n, const Origin& where, const
     case Type::IntList: elem = Type::Int; break;
     case Type::FloatList: elem = Type::Float; break;
     case Type::StringList: elem = Type::String; break;
+    case Type::ComponentList: throw std::logic_error("check_value: " + path + " is a component list (see resolve_components)");
     default: return check_scalar(f, f.type, n, where, path);
   }
   if (!n.IsSequence()) fail(where, path, "expected a " + type_name(f.type) + " such as [1, 2], got '" + (n.IsScalar() ? n.Scalar() : "a mapping") + "'");
@@ -326,6 +350,56 @@ void check_value(const Field& f, const YAML::Node& n, const Origin& where, const
 }
 
 YAML::Node default_node(const Field& f) { return YAML::Load(f.default_yaml); }
+
+/// One entry of a component list: a name or {name: ..., params...}, checked against the component's
+/// schema and returned as a map holding the name and every parameter (defaults filled).
+YAML::Node resolve_component(const Field& list, const YAML::Node& entry, const Origins& origins,
+                             const std::string& source, const std::string& path) {
+  const Origin where = origin_of(origins, path, source);
+  Field name_field{"name", Type::String, "", list.help};
+  name_field.registry = list.registry;
+  // Copy-initialised, never assigned: yaml-cpp's operator= would write through into the entry.
+  const YAML::Node name_node = entry.IsMap() ? entry["name"] : entry;
+  if (!name_node) fail(where, path, "a mapping entry needs a `name` key (the " + list.registry + ")");
+  check_value(name_field, name_node, entry.IsMap() ? origin_of(origins, path + ".name", source) : where,
+              entry.IsMap() ? path + ".name" : path);
+  const std::string name = name_node.Scalar();
+  const Schema& params = component_params(list.registry, name);
+  YAML::Node out(YAML::NodeType::Map);
+  out["name"] = name;
+  if (entry.IsMap()) {
+    for (const auto& kv : entry) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "name" || params.find(key)) continue;
+      std::vector<std::string> keys = params.keys();
+      fail(origin_of(origins, path + "." + key, source), path + "." + key,
+           "unknown parameter of " + list.registry + " '" + name + "'" + text::did_you_mean(key, keys) +
+               " (allowed: " + (keys.empty() ? std::string("none") : text::join(keys, ", ")) + ")");
+    }
+  }
+  for (const auto& f : params.fields()) {
+    const std::string p = path + "." + f.key;
+    YAML::Node value = entry.IsMap() && entry[f.key] ? YAML::Clone(entry[f.key]) : YAML::Node();
+    if (!value || value.IsNull()) {
+      if (f.required || f.default_yaml.empty()) fail(origin_of(origins, p, source), p, "required key is missing (" + f.help + ")");
+      value = default_node(f);
+    }
+    check_value(f, value, origin_of(origins, p, source), p);
+    out[f.key] = value;
+  }
+  return out;
+}
+
+YAML::Node resolve_components(const Field& f, const YAML::Node& n, const Origins& origins, const std::string& source,
+                              const std::string& path) {
+  if (!n.IsSequence())
+    fail(origin_of(origins, path, source), path,
+         "expected a list of " + f.registry + " names or {name: ..., params} mappings, such as [hflip]");
+  YAML::Node out(YAML::NodeType::Sequence);
+  for (size_t i = 0; i < n.size(); ++i)
+    out.push_back(resolve_component(f, n[i], origins, source, path + "." + std::to_string(i)));
+  return out;
+}
 
 YAML::Node validate(const YAML::Node& in, const Origins& origins, const std::string& source) {
   YAML::Node out(YAML::NodeType::Map);
@@ -385,7 +459,11 @@ YAML::Node validate(const YAML::Node& in, const Origins& origins, const std::str
         if (f.required || f.default_yaml.empty()) fail(where, path, "required key is missing (" + f.help + ")");
         value = default_node(f);
       }
-      check_value(f, value, where, path);
+      if (f.type == Type::ComponentList) {
+        value = resolve_components(f, value, origins, source, path);
+      } else {
+        check_value(f, value, where, path);
+      }
       section[f.key] = value;
     }
     out[sec.name] = section;
@@ -405,79 +483,6 @@ uint64_t fnv1a(const std::string& s) {
 }  // namespace
 
 // ------------------------------------------------------------------------------- public API
-
-void apply_override(YAML::Node& root, const std::string& assignment, Origins* origins) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) {
-    throw ConfigError("command line: override '" + assignment + "' must look like key.sub=value");
-  }
-  const std::string path = assignment.substr(0, eq);
-  const std::string value = assignment.substr(eq + 1);
-  YAML::Node parsed;
-  try {
-    parsed = value.empty() ? YAML::Node(std::string()) : checked(YAML::Load(value), "command line: " + path);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError("command line: " + path + ": cannot parse value '" + value + "': " + e.msg);
-  }
-  const auto parts = text::split(path, '.');
-  for (const auto& part : parts)
-    if (part.empty())
-      throw ConfigError("command line: override '" + assignment + "': the key '" + path +
-                        "' has an empty part (two dots, or a dot at an end); write it like train.epochs=3");
-  YAML::Node cur = root;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    YAML::Node next = cur[parts[i]];
-    if (!next || next.IsNull()) {
-      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
-      next = cur[parts[i]];
-    } else if (!next.IsMap()) {
-      throw ConfigError("command line: " + path + ": '" + parts[i] + "' is a value, not a section");
-    }
-    cur.reset(next);
-  }
-  cur[parts.back()] = parsed;
-  if (origins) (*origins)[path] = Origin{"command line", 0};
-}
-
-void interpolate_env(YAML::Node& root, const Origins& origins) {
-  std::function<void(YAML::Node, const std::string&)> walk = [&](YAML::Node n, const std::string& path) {
-    if (n.IsMap()) {
-      for (auto kv : n) walk(kv.second, join_path(path, kv.first.as<std::string>()));
-    } else if (n.IsSequence()) {
-      for (size_t i = 0; i < n.size(); ++i) walk(n[i], path);
-    } else if (n.IsScalar()) {
-      const std::string s = n.Scalar();
-      if (s.find("${") == std::string::npos) return;
-      std::string out;
-      size_t i = 0;
-      while (i < s.size()) {
-        const size_t b = s.find("${", i);
-        if (b == std::string::npos) {
-          out += s.substr(i);
-          break;
-        }
-        out += s.substr(i, b - i);
-        const size_t e = s.find('}', b);
-        if (e == std::string::npos) fail(origin_of(origins, path, ""), path, "unterminated '${' in '" + s + "'");
-        const std::string expr = s.substr(b + 2, e - b - 2);
-        const size_t dflt = expr.find(":-");
-        const std::string var = expr.substr(0, dflt);
-        const char* val = std::getenv(var.c_str());
-        if (val && *val) {
-          out += val;
-        } else if (dflt != std::string::npos) {
-          out += expr.substr(dflt + 2);
-        } else {
-          fail(origin_of(origins, path, ""), path,
-               "environment variable " + var + " is not set (write ${" + var + ":-default} to give a default)");
-        }
-        i = e + 1;
-      }
-      n = out;
-    }
-  };
-  walk(root, "");
-}
 
 YAML::Node load_raw(const fs::path& file, Origins* origins) {
   std::vector<std::string> stack;
@@ -530,6 +535,13 @@ std::optional<YAML::Node> lookup(const YAML::Node& root, const std::string& path
   YAML::Node cur;
   cur.reset(root);
   for (const auto& part : text::split(path, '.')) {
+    long long index = -1;
+    if (cur.IsSequence() && parse_int(part, &index)) {  // list entries by number: "augment.train.0.scale"
+      if (index < 0 || static_cast<size_t>(index) >= cur.size()) return std::nullopt;
+      const YAML::Node next = static_cast<const YAML::Node&>(cur)[static_cast<size_t>(index)];
+      cur.reset(next);
+      continue;
+    }
     if (!cur.IsMap()) return std::nullopt;
     const YAML::Node next = static_cast<const YAML::Node&>(cur)[part];
     if (!next) return std::nullopt;

@@ -32,7 +32,10 @@ class ConfigError : public UserError {
   using UserError::UserError;
 };
 
-enum class Type { Bool, Int, Float, String, IntList, FloatList, StringList };
+/// ComponentList: a list whose entries are registered component names (`hflip`) or maps
+/// `{name: hflip, p: 0.3}` of a name and that component's own parameters (Field::registry names the
+/// registry). The resolved config holds every entry as a map with all parameters filled.
+enum class Type { Bool, Int, Float, String, IntList, FloatList, StringList, ComponentList };
 std::string type_name(Type t);
 
 /// One key of a schema. `key` is relative to the schema's section ("epochs", "amp").
@@ -129,6 +132,8 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
 YAML::Node load_raw(const std::filesystem::path& file, std::map<std::string, Origin>* origins = nullptr);
 
 /// Applies one "a.b=value" override to `root` (value parsed as YAML). Throws ConfigError.
+/// A number indexes a list (`augment.train.0.scale=[0.5,1]`); a list entry given as a plain name
+/// becomes the map {name: that name} when one of its keys is set.
 void apply_override(YAML::Node& root, const std::string& assignment, std::map<std::string, Origin>* origins);
 
 /// Replaces ${VAR} and ${VAR:-default} in every string scalar. An unset variable with no

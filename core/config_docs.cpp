@@ -71,7 +71,22 @@ std::string render_docs() {
       }
     }
   }
-  for (const char* kind : {"augmentation", "metric", "hook"}) {
+  const auto& augs = registry_views().at("augmentation");
+  o << "## Registered augmentations\n\n"
+    << "An entry of `augment.train` / `augment.eval` is a name (all parameters at their defaults) or a map of the\n"
+    << "name and parameters, e.g. `{name: random_resized_crop_flip, scale: [0.5, 1.0]}`; on the command line\n"
+    << "`augment.train.0.scale=[0.5,1.0]` sets a parameter of entry 0 (see docs/augmentation.md).\n\n";
+  for (const auto& name : augs.names()) {
+    const auto& meta = augs.meta(name);
+    o << "### augmentation `" << name << "`\n\n" << meta.help << ".\n\n";
+    if (meta.params.fields().empty()) {
+      o << "No parameters.\n\n";
+    } else {
+      table(o, "", meta.params);
+      o << "\n";
+    }
+  }
+  for (const char* kind : {"metric", "hook"}) {
     const auto& view = registry_views().at(kind);
     o << "## Registered " << kind << "s\n\n| name | meaning |\n|---|---|\n";
     for (const auto& name : view.names()) o << "| `" << name << "` | " << cell(view.meta(name).help) << " |\n";

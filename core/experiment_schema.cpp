@@ -80,10 +80,14 @@ std::vector<Section> make_sections() {
            .integer("unfreeze_at_epoch", 0,
                     "train everything after this many epochs (0 = the frozen prefixes stay frozen)", 0),
        ""});
-  const Field aug_train = registry_field("train", Type::StringList, "[]",
-                                         "augmentations applied to training batches, in order", "augmentation");
-  const Field aug_eval = registry_field("eval", Type::StringList, "[]",
-                                        "augmentations applied to evaluation batches, in order", "augmentation");
+  // Each entry is a name (`hflip`) or a map `{name: random_resized_crop_flip, scale: [0.5, 1.0]}` of a
+  // name and that augmentation's own parameters; the resolved config holds maps with every parameter.
+  const Field aug_train = registry_field("train", Type::ComponentList, "[]",
+                                         "augmentations applied to training batches, in order: names or {name: ..., params} maps",
+                                         "augmentation");
+  const Field aug_eval = registry_field("eval", Type::ComponentList, "[]",
+                                        "augmentations applied to evaluation batches, in order: names or {name: ..., params} maps",
+                                        "augmentation");
   s.push_back({"augment", "Batch augmentation pipelines (see docs/augmentation.md).", Schema().add(aug_train).add(aug_eval), ""});
   const Field hooks = registry_field("hooks", Type::StringList, "[]",
                                      "optional trainer hooks by name, in order (core hooks are on by their own "

@@ -244,6 +244,10 @@ std::vector<cv::Mat> transform_frames(const std::vector<cv::Mat>& frames, const 
 }
 
 at::Tensor to_tensor(const std::vector<cv::Mat>& frames) {
+  return to_uint8_tensor(frames).permute({3, 0, 1, 2}).to(torch::kFloat).div_(255.0f).contiguous();
+}
+
+at::Tensor to_uint8_tensor(const std::vector<cv::Mat>& frames) {
   const int64_t t = static_cast<int64_t>(frames.size()), h = frames[0].rows, w = frames[0].cols,
                 c = frames[0].channels();
   auto thwc = torch::empty({t, h, w, c}, torch::kUInt8);
@@ -253,7 +257,7 @@ at::Tensor to_tensor(const std::vector<cv::Mat>& frames) {
     cv::Mat m = frames[i].isContinuous() ? frames[i] : frames[i].clone();
     std::memcpy(thwc[i].data_ptr<uint8_t>(), m.data, static_cast<size_t>(h * w * c));
   }
-  return thwc.permute({3, 0, 1, 2}).to(torch::kFloat).div_(255.0f).contiguous();
+  return thwc;
 }
 
 }  // namespace clips
@@ -269,6 +273,7 @@ class ClipDataset : public Dataset {
     clips::Sampling sampling = clips::Sampling::Uniform;
     clips::Spatial spatial;
     bool train = false;
+    bool uint8_nthwc = false;  ///< raw clips [T, H, W, C], centre-cropped: the clip augmentations do the rest
     uint64_t seed = 0;
   };
 
@@ -290,7 +295,10 @@ class ClipDataset : public Dataset {
       std::vector<torch::Tensor> per_clip;
       for (int64_t c = 0; c < k; ++c) {
         const auto idx = clips::frame_indices(frame_count(i), o_.frames, o_.stride, o_.sampling, c, k, gen ? &*gen : nullptr);
-        per_clip.push_back(clips::to_tensor(clips::transform_frames(frames(i, idx), o_.spatial, gen ? &*gen : nullptr, name(i))));
+        // uint8_nthwc: the centre crop only; crop, flip and jitter run on the device (augment.train)
+        at::Generator* spatial = o_.uint8_nthwc || !gen ? nullptr : &*gen;
+        const auto f = clips::transform_frames(frames(i, idx), o_.spatial, spatial, name(i));
+        per_clip.push_back(o_.uint8_nthwc ? clips::to_uint8_tensor(f) : clips::to_tensor(f));
       }
       xs.push_back(k == 1 ? per_clip[0] : torch::stack(per_clip));
       ys.push_back(label(i));
@@ -367,7 +375,11 @@ config::Schema clip_schema(const std::string& what) {
       .integer("eval_clips", 1, "clips per video in val/test, whose logits are averaged (multi-clip testing)", 1)
       .integer("size", 112, "crop size: training crops at random, evaluation at the centre", 1)
       .integer("resize", 128, "scale the shorter side to this first (0 = keep)", 0)
-      .boolean("flip", true, "training: mirror the whole clip with probability 1/2");
+      .boolean("flip", true, "training: mirror the whole clip with probability 1/2")
+      .choice("dtype", "float", {"float", "uint8_nthwc"},
+              "float: [B,C,T,S,S] in [0, 1], cropped and flipped here; uint8_nthwc: raw [B,T,S,S,C] centre crops "
+              "for the device clip augmentations (augment.train: [video_random_resized_crop_flip_jitter], "
+              "augment.eval: [video_center_crop]; see docs/augmentation.md)");
 }
 
 ClipDataset::Options clip_options(const config::Config& cfg, Split split) {
@@ -378,6 +390,7 @@ ClipDataset::Options clip_options(const config::Config& cfg, Split split) {
   o.sampling = clips::parse_sampling(cfg.get<std::string>("data.sampling"));
   o.spatial = {cfg.get<int64_t>("data.resize"), cfg.get<int64_t>("data.size"), cfg.get<bool>("data.flip")};
   o.train = split == Split::Train;
+  o.uint8_nthwc = cfg.get<std::string>("data.dtype") == "uint8_nthwc";
   o.seed = cfg.get<uint64_t>("data.seed");
   return o;
 }

@@ -62,5 +62,8 @@ std::vector<cv::Mat> transform_frames(const std::vector<cv::Mat>& frames, const 
 
 /// Equally sized H x W x C uint8 frames -> a float clip [C, T, H, W] in [0, 1].
 at::Tensor to_tensor(const std::vector<cv::Mat>& frames);
+/// The same frames as they are: a uint8 clip [T, H, W, C] (data.dtype: uint8_nthwc, the input of the
+/// fused clip augmentations video_random_resized_crop_flip_jitter / video_center_crop).
+at::Tensor to_uint8_tensor(const std::vector<cv::Mat>& frames);
 
 }  // namespace smlab::datasets::clips

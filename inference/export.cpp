@@ -201,8 +201,8 @@ InputSpec input_spec(InputKind kind, const datasets::DatasetInfo& info, const co
     in.dtype = DType::UInt8;
     in.layout = kind == InputKind::Image ? Layout::NHWC : Layout::NTHWC;
     const int64_t h = s[s.size() - 2], w = s[s.size() - 1];
-    const auto p = datasets::eval_preprocessing(cfg.get<std::vector<std::string>>("augment.eval"),
-                                                cfg.get<std::vector<std::string>>("augment.train"), h, w);
+    const auto p = datasets::eval_preprocessing(datasets::augment_specs(cfg, "augment.eval"),
+                                                datasets::augment_specs(cfg, "augment.train"), h, w);
     in.pixels = PixelPreprocess{p.resize_shorter, {h, w}, 1.0 / 255.0, p.mean, p.std};
     return in;
   }

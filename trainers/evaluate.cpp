@@ -62,12 +62,13 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
+  const datasets::AugmentPipeline augs(opts.augment_eval);
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     auto x = detail::to_device(batch->input, device);
-    if (!opts.augment_eval.empty()) {
+    if (!augs.empty()) {
       auto gen = detail::step_generator(opts.seed, -1, loader.position());
-      x = datasets::apply_augmentations(opts.augment_eval, x, gen);
+      x = augs.apply(x, gen);
     }
     if (opts.channels_last) x = models::channels_last(x);
     // Multi-clip evaluation (video datasets' eval_clips): [B, K, ...] inputs, one more axis than

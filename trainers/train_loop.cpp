@@ -16,8 +16,12 @@ at::Generator step_generator(uint64_t seed, int64_t epoch, int64_t batch) {
 }
 
 /// augment.train on one training batch, drawing from the step's generator.
+/// mixup/cutmix replace the class ids by soft targets [B, K], which cross_entropy takes as probabilities.
 void TrainerImpl::augment_train_batch(torch::Tensor& x, torch::Tensor& y, at::Generator& gen) {
-  x = datasets::apply_augmentations(o_.augment_train, x, gen);
+  datasets::AugmentBatch ab{x, y, train_ds_->info().num_classes};
+  aug_train_.apply(ab, gen);
+  x = ab.input;
+  y = ab.target;
 }
 
 /// Forward (under train.amp autocast), loss and backward of one micro-batch; returns the loss.

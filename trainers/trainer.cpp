@@ -132,6 +132,7 @@ void TrainerImpl::setup_data() {
   lo.world = dist_env_.world;
   // On a GPU, loader workers pin and copy batches on a side stream, and augment.train ops run on
   // the device batch (CUDA kernels; their random parameters come from the step's host generator).
+  aug_train_ = datasets::AugmentPipeline(o_.augment_train);
   if (device_.is_cuda()) lo.device = device_;
   train_loader_ = std::make_unique<datasets::Loader>(train_ds_, lo);
   const datasets::LoaderOptions eo = eval_loader_options(o_, device_);  // every rank evaluates the whole split

@@ -108,6 +108,7 @@ class TrainerImpl : public Trainer {
   std::unique_ptr<LRSchedule> schedule_;
   std::unique_ptr<GraphedStep> graph_;  // train.cuda_graphs: the captured training step
   LossFn loss_fn_;
+  datasets::AugmentPipeline aug_train_;  // augment.train, built once from its specs
   TrainState st_;
   CheckpointExtras extras_;
   int64_t total_steps_ = 1;

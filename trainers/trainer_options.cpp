@@ -37,8 +37,8 @@ void read_data(TrainerOptions& o, const config::Config& cfg) {
   o.drop_last = cfg.get<bool>("data.drop_last");
   o.workers = cfg.get<int>("data.workers");
   o.prefetch = cfg.get<int>("data.prefetch");
-  o.augment_train = cfg.get<std::vector<std::string>>("augment.train");
-  o.augment_eval = cfg.get<std::vector<std::string>>("augment.eval");
+  o.augment_train = datasets::augment_specs(cfg, "augment.train");
+  o.augment_eval = datasets::augment_specs(cfg, "augment.eval");
 }
 
 void read_train(TrainerOptions& o, const config::Config& cfg) {

@@ -15,6 +15,7 @@
 #include "core/autocast.h"
 #include "core/config.h"
 #include "core/progress.h"
+#include "datasets/augment.h"
 
 namespace smlab::trainers {
 
@@ -38,7 +39,7 @@ struct TrainerOptions {
   int prefetch = 2;
 
   // augment.*
-  std::vector<std::string> augment_train, augment_eval;
+  std::vector<datasets::AugmentSpec> augment_train, augment_eval;  ///< names and their resolved params
 
   // train.*
   int64_t epochs = 10;

@@ -144,6 +144,11 @@ void expect_resume_after_sigkill_is_bit_identical(const std::vector<std::string>
 
 TEST(Trainer, ResumeAfterSigkillIsBitIdentical) { expect_resume_after_sigkill_is_bit_identical({}); }
 
+TEST(Trainer, ResumeAfterSigkillWithMixupIsBitIdentical) {
+  // MixUp draws its lambdas and pairs from the step's generator: the resumed run mixes the same way.
+  expect_resume_after_sigkill_is_bit_identical({"augment.train=[{name: mixup, alpha: 0.2}]"});
+}
+
 TEST(Trainer, ResumeAfterSigkillWithStepEvaluationIsBitIdentical) {
   // Evaluations mid-epoch (every 20 steps, between the checkpoints every 25): the kill lands after
   // some, the resumed run repeats those after its checkpoint, and nothing of the training changes.

@@ -17,6 +17,7 @@
 #include "datasets/clips.h"
 #include "datasets/dataset.h"
 #include "datasets/loader.h"
+#include "datasets/augment.h"
 #include "datasets/pack.h"
 #include "models/model.h"
 #include "test_util.h"
@@ -188,6 +189,35 @@ TEST(Clips, PackedClipsMatchTheDecodedOnes) {
   } catch (const smlab::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
   }
+}
+
+TEST(Clips, Uint8ClipsFeedTheDeviceClipAugmentations) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  smlab::datasets::PackOptions o;
+  o.kind = "video";
+  o.frames = 4;
+  o.size = 24;
+  smlab::datasets::pack(write_clips(dir / "clips"), dir / "packed", o);
+  const auto u8_cfg = clip_config("hdf5_clips", dir / "packed", {"data.dtype=uint8_nthwc"});
+  auto u8 = smlab::datasets::build(u8_cfg, Split::Val);
+  auto fl = smlab::datasets::build(clip_config("hdf5_clips", dir / "packed"), Split::Val);
+  EXPECT_EQ(u8->info().input_shape, fl->info().input_shape);  // what the model sees after the clip op
+  const auto a = u8->get({0, 1, 2}), b = fl->get({0, 1, 2});
+  ASSERT_EQ(a.input.sizes().vec(), (std::vector<int64_t>{3, 4, 24, 24, 3}));
+  ASSERT_EQ(a.input.scalar_type(), torch::kUInt8);
+  EXPECT_TRUE(torch::equal(a.input.permute({0, 4, 1, 2, 3}).to(torch::kFloat) / 255, b.input));
+  // The eval op from the config turns the raw clips into the float path's clips.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  const smlab::datasets::AugmentPipeline eval(smlab::datasets::augment_specs(
+      smlab::config::load_string("augment: {eval: [video_center_crop]}\n", "v.yaml"), "augment.eval"));
+  EXPECT_LT((eval.apply(a.input, gen) - b.input).abs().max().item<float>(), 1e-6);
+  // Training hands out centre crops (the random crop and flip happen on the device) with random frames.
+  auto train = smlab::datasets::build(clip_config("hdf5_clips", dir / "packed", {"data.dtype=uint8_nthwc", "data.val_fraction=0"}),
+                                      Split::Train);
+  const auto t = train->get({0});
+  EXPECT_EQ(t.input.sizes().vec(), (std::vector<int64_t>{1, 4, 24, 24, 3}));
+  EXPECT_EQ(t.input.scalar_type(), torch::kUInt8);
 }
 
 TEST(Clips, MultiClipEvaluationAveragesTheLogitsOfEachVideo) {

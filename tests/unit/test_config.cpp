@@ -106,7 +106,7 @@ TEST(ConfigErrors, BadChoiceAndUnknownRegistryName) {
                {"bad.yaml:2", "model.name", "unknown model 'mpl'", "did you mean 'mlp'", "small_cnn"});
   expect_error([] { load_string("optim:\n  name: adam\n", "bad.yaml"); }, {"unknown optimizer 'adam'", "adamw", "sgd"});
   expect_error([] { load_string("augment:\n  train: [hflp]\n", "bad.yaml"); },
-               {"augment.train[0]", "unknown augmentation 'hflp'", "did you mean 'hflip'"});
+               {"bad.yaml:2", "augment.train.0", "unknown augmentation 'hflp'", "did you mean 'hflip'"});
 }
 
 TEST(ConfigErrors, ComponentParametersFollowTheChosenComponent) {

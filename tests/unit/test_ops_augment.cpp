@@ -500,7 +500,11 @@ TEST(OpsAugment, Cifar10NormalizeUsesTheChannelStatisticsAndTheExporterKnowsIt) 
   const auto y = smlab::datasets::apply_augmentations({"cifar10_normalize"}, x, gen);
   EXPECT_NEAR(y[0][0][0][0].item<float>(), (0.5 - 0.4914) / 0.2470, 1e-5);
   EXPECT_NEAR(y[1][2][3][3].item<float>(), (0.5 - 0.4465) / 0.2616, 1e-5);
-  const auto p = smlab::datasets::eval_preprocessing({"cifar10_normalize"}, {"random_crop_pad4", "hflip", "cifar10_normalize"}, 32, 32);
+  namespace ds = smlab::datasets;
+  const auto p = ds::eval_preprocessing({ds::default_spec("cifar10_normalize")},
+                                        {ds::default_spec("random_crop_pad4"), ds::default_spec("hflip"),
+                                         ds::default_spec("cifar10_normalize")},
+                                        32, 32);
   EXPECT_EQ(p.mean, (std::vector<double>{0.4914, 0.4822, 0.4465}));
   EXPECT_EQ(p.std, (std::vector<double>{0.2470, 0.2435, 0.2616}));
   EXPECT_EQ(p.resize_shorter, 0);
