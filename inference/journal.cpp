@@ -1,7 +1,11 @@
 // The durable journal of a scoring job, shard outputs and their merge (journal.h).
 #include "inference/journal.h"
 
+#include <zlib.h>
+
 #include <algorithm>
+#include <fstream>
+#include <vector>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -25,8 +29,44 @@ fs::path chunk_file(const fs::path& parts, int64_t c, const char* what) {
   return parts / buf;
 }
 
+/// CRC-32 of a file's bytes, read in 1 MiB blocks.
+uint32_t file_crc(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw UserError("cannot read " + p.string());
+  std::vector<char> buf(1 << 20);
+  uLong c = crc32(0L, Z_NULL, 0);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) c = crc32(c, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(in.gcount()));
+  }
+  return static_cast<uint32_t>(c);
+}
+
 std::string file_fingerprint(const fs::path& p) {
-  return fs::absolute(p).lexically_normal().string() + ":" + std::to_string(fs::is_regular_file(p) ? fs::file_size(p) : 0);
+  // By content: a file re-exported or edited in place with the same size is another job. A folder
+  // (images, packed shards) is fingerprinted by every file's relative path, size and modification
+  // time, so that a large image folder is not read twice.
+  std::ostringstream f;
+  f << fs::absolute(p).lexically_normal().string();
+  if (fs::is_regular_file(p)) {
+    char crc[16];
+    std::snprintf(crc, sizeof crc, "%08x", file_crc(p));
+    f << ":" << fs::file_size(p) << ":crc32=" << crc;
+  } else if (fs::is_directory(p)) {
+    std::vector<std::string> entries;
+    for (const auto& e : fs::recursive_directory_iterator(p)) {
+      if (!e.is_regular_file()) continue;
+      const auto t = e.last_write_time().time_since_epoch().count();
+      entries.push_back(fs::relative(e.path(), p).string() + ":" + std::to_string(e.file_size()) + ":" + std::to_string(t));
+    }
+    std::sort(entries.begin(), entries.end());
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (const auto& s : entries) c = crc32(c, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size()));
+    char crc[16];
+    std::snprintf(crc, sizeof crc, "%08x", static_cast<uint32_t>(c));
+    f << ":" << entries.size() << " files:listing-crc32=" << crc;
+  }
+  return f.str();
 }
 
 void append_file(std::string& out, const fs::path& src, bool skip_header) {
@@ -135,6 +175,26 @@ std::map<int64_t, fs::path> find_shards(const fs::path& output, int64_t& count) 
 
 }  // namespace
 
+/// Appends a finished shard's file to `out` after checking it against its .done.json: `rows` data
+/// lines plus `header` header lines, every one complete (issue 22, item 6: a truncated shard was
+/// merged as if whole, ending in a partial row).
+void append_checked(std::string& out, const fs::path& file, int64_t rows, int header, bool skip_header, int64_t shard,
+                    int64_t count) {
+  std::string s = read_file(file);
+  const auto lines = static_cast<int64_t>(std::count(s.begin(), s.end(), '\n'));
+  if ((!s.empty() && s.back() != '\n') || lines != rows + header)
+    throw UserError(file.string() + " holds " + std::to_string(lines) + " complete lines" +
+                    (!s.empty() && s.back() != '\n' ? " and a partial one" : "") + ", but its .done.json counts " +
+                    std::to_string(rows) + (header ? " rows plus a header" : " rows") +
+                    ": the file was truncated or edited; remove it and its .done.json and rerun shard " +
+                    std::to_string(shard) + "/" + std::to_string(count));
+  if (skip_header && header) {
+    const auto nl = s.find('\n');
+    s = nl == std::string::npos ? "" : s.substr(nl + 1);
+  }
+  out += s;
+}
+
 json merge(const fs::path& output) {
   const auto ext = output.extension().string();
   for (const auto& [name, w] : writer_registry().entries())
@@ -163,8 +223,9 @@ json merge(const fs::path& output) {
     else if (job != job0)
       throw UserError(p.string() + " was scored by a different job than shard 0 (" + job.dump() + " vs " + job0.dump() + ")");
     total = job.at("records").get<int64_t>();
-    append_file(rows, p, writer_registry().get(job.at("output_format").get<std::string>()).header && i > 0);
-    append_file(rejects, rejects_file(p), true);
+    const bool header = writer_registry().get(job.at("output_format").get<std::string>()).header;
+    append_checked(rows, p, done.at("rows").get<int64_t>(), header ? 1 : 0, i > 0, i, count);
+    append_checked(rejects, rejects_file(p), done.at("rejects").get<int64_t>(), 1, true, i, count);
     n_rows += done.at("rows").get<int64_t>();
     n_rej += done.at("rejects").get<int64_t>();
   }

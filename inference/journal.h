@@ -22,7 +22,8 @@ std::filesystem::path done_file(const std::filesystem::path& output);
 std::filesystem::path chunk_file(const std::filesystem::path& parts, int64_t chunk, const char* what);
 inline constexpr const char* kRejectHeader = "id,position,reason\n";
 
-/// "absolute path:size": identifies an input or artifact file in a job's fingerprint.
+/// What identifies a job's artifact or input: the path plus, for a file, its size and CRC-32 of its
+/// content; for a folder, the CRC-32 of its files' relative paths, sizes and modification times.
 std::string file_fingerprint(const std::filesystem::path& p);
 
 /// Appends the file `src` to `out`, dropping its first line when `skip_header`.
