@@ -816,6 +816,22 @@ void check_split_classes(const fs::path& split_dir, const std::vector<std::strin
                   train_dir.string() + "): " + diff + "; pack both splits with the same class names in the same order");
 }
 
+void verify_shard_file(const fs::path& p, const nlohmann::json& entry) {
+  const auto bytes = entry.at("bytes").get<uint64_t>();
+  if (fs::file_size(p) != bytes)
+    throw UserError(p.string() + ": shard is " + std::to_string(fs::file_size(p)) + " bytes, manifest says " +
+                    std::to_string(bytes) + " (truncated or replaced)");
+  if (const auto crc = h5::crc32_file(p); crc != entry.at("crc32").get<std::string>())
+    throw UserError(p.string() + ": CRC-32 " + crc + " does not match the manifest's " +
+                    entry.at("crc32").get<std::string>() + " (damaged or replaced)");
+}
+
+void check_shard_count(const fs::path& p, const h5::Shard& shard, const nlohmann::json& entry) {
+  if (shard.count() != entry.at("count").get<int64_t>())
+    throw UserError(p.string() + ": holds " + std::to_string(shard.count()) + " records, manifest says " +
+                    std::to_string(entry.at("count").get<int64_t>()));
+}
+
 PackedData read_packed(const fs::path& dir, bool verify) {
   const fs::path mpath = dir / "manifest.json";
   if (!fs::exists(mpath))
@@ -835,19 +851,9 @@ PackedData read_packed(const fs::path& dir, bool verify) {
     for (const auto& s : m.at("shards")) {
       const fs::path p = dir / s.at("file").get<std::string>();
       if (!fs::exists(p)) throw UserError(p.string() + ": shard listed in " + mpath.string() + " is missing");
-      if (verify) {
-        const auto bytes = s.at("bytes").get<uint64_t>();
-        if (fs::file_size(p) != bytes)
-          throw UserError(p.string() + ": shard is " + std::to_string(fs::file_size(p)) + " bytes, manifest says " +
-                          std::to_string(bytes) + " (truncated or replaced)");
-        if (const auto crc = h5::crc32_file(p); crc != s.at("crc32").get<std::string>())
-          throw UserError(p.string() + ": CRC-32 " + crc + " does not match the manifest's " +
-                          s.at("crc32").get<std::string>() + " (damaged or replaced)");
-      }
+      if (verify) verify_shard_file(p, s);
       h5::Shard sh = h5::read_shard(p);
-      if (sh.count() != s.at("count").get<int64_t>())
-        throw UserError(p.string() + ": holds " + std::to_string(sh.count()) + " records, manifest says " +
-                        std::to_string(s.at("count").get<int64_t>()));
+      check_shard_count(p, sh, s);
       if (out.kind == "image" || out.kind == "video") {
         if (sh.image_shape.empty()) throw UserError(p.string() + ": " + out.kind + " shard without 'images'");
         const std::vector<int64_t> shape(sh.image_shape.begin() + 1, sh.image_shape.end());

@@ -16,8 +16,11 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "datasets/hdf5_io.h"
 
 namespace smlab::datasets {
 
@@ -113,6 +116,12 @@ struct PackedData {
 /// Reads a folder written by pack(). With `verify`, each shard's size and CRC-32 must match the
 /// manifest. Throws UserError naming the folder or shard file and what is wrong.
 PackedData read_packed(const std::filesystem::path& dir, bool verify = true);
+
+/// Checks shard file `p` against its manifest entry (`bytes`, `crc32`); throws UserError naming the
+/// file and what differs. read_packed (training) and the scorer's HDF5 reader both use it.
+void verify_shard_file(const std::filesystem::path& p, const nlohmann::json& entry);
+/// Checks that a shard read from `p` holds the manifest entry's `count` records.
+void check_shard_count(const std::filesystem::path& p, const h5::Shard& shard, const nlohmann::json& entry);
 
 /// Checks that the packed split at `split_dir` (the validation or test data) names the same classes,
 /// in the same order, as the training pack at `train_dir` (its manifest only is read). Class ids are

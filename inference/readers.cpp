@@ -12,6 +12,7 @@
 #include "core/text.h"
 #include "datasets/csv.h"
 #include "datasets/hdf5_io.h"
+#include "datasets/pack.h"
 
 namespace smlab::inference {
 namespace fs = std::filesystem;
@@ -171,23 +172,35 @@ InputRecords read_image_list(const ReadOptions& o, const InputSpec&) {
   return out;
 }
 
+/// One shard of an HDF5 input, with its manifest entry when a pack folder lists it.
+struct ShardFile {
+  fs::path path;
+  json entry;  ///< null without a manifest
+};
+
 /// The shard files of an HDF5 input: the file itself, the shards listed in a pack folder's
-/// manifest.json (in its order), or every .h5/.hdf5 file of a folder (sorted).
-std::vector<fs::path> hdf5_files(const fs::path& input) {
-  if (!fs::is_directory(input)) return {input};
-  std::vector<fs::path> files;
+/// manifest.json (in its order, each checked against the manifest's size and CRC-32 as training
+/// checks them), or every .h5/.hdf5 file of a folder (sorted).
+std::vector<ShardFile> hdf5_files(const fs::path& input) {
+  if (!fs::is_directory(input)) return {{input, json()}};
+  std::vector<ShardFile> files;
   const fs::path manifest = input / "manifest.json";
   if (fs::exists(manifest)) {
     try {
       const auto m = json::parse(read_file(manifest));
-      for (const auto& sh : m.at("shards")) files.push_back(input / sh.at("file").get<std::string>());
+      for (const auto& sh : m.at("shards")) {
+        const fs::path p = input / sh.at("file").get<std::string>();
+        if (!fs::exists(p)) throw UserError(p.string() + ": shard listed in " + manifest.string() + " is missing");
+        datasets::verify_shard_file(p, sh);
+        files.push_back({p, sh});
+      }
     } catch (const json::exception& e) {
       throw UserError(manifest.string() + ": malformed pack manifest (" + e.what() + ")");
     }
   } else {
     for (const auto& e : fs::directory_iterator(input))
-      if (e.is_regular_file() && is_hdf5_file(e.path())) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
+      if (e.is_regular_file() && is_hdf5_file(e.path())) files.push_back({e.path(), json()});
+    std::sort(files.begin(), files.end(), [](const ShardFile& a, const ShardFile& b) { return a.path < b.path; });
   }
   if (files.empty()) throw UserError(input.string() + ": no HDF5 shards (.h5) in this folder");
   return files;
@@ -225,8 +238,9 @@ int64_t take_shard_pixels(const fs::path& f, datasets::h5::Shard& sh, const Inpu
 /// id of a record is the shard's stored id (an optional 'ids' dataset) or its index over all shards.
 InputRecords read_hdf5(const ReadOptions& o, const InputSpec& spec) {
   InputRecords out;
-  for (const auto& f : hdf5_files(o.input)) {
+  for (const auto& [f, entry] : hdf5_files(o.input)) {
     auto sh = datasets::h5::read_shard(f);
+    if (!entry.is_null()) datasets::check_shard_count(f, sh, entry);
     const int64_t n = sh.count();
     if (n == 0) continue;
     const int64_t base = take_shard_pixels(f, sh, spec, out.pixels);

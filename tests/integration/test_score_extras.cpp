@@ -414,3 +414,33 @@ TEST(ScoreExtras, VideoClipShardsAreScored) {
       [&] { score_quietly(dir / "clip.pt", dir / "images.h5", dir / "images.csv"); },
       {"images.h5", "takes video clips"});
 }
+
+// Issue 22, item 7: scoring a pack folder skipped the manifest's size/CRC/count checks that training
+// performs, so a shard replaced by a copy of another was scored as duplicate rows. It is refused now.
+TEST(ScoreExtras, PackedShardsAreCheckedAgainstTheirManifest) {
+  const auto dir = smlab::testing::temp_dir();
+  auto info = smlab::models::example_info(InputKind::Image, 2);
+  info.pixels = true;
+  export_to(dir / "img.pt", "small_cnn", info);
+  cv::RNG rng(5);
+  for (int i = 0; i < 8; ++i) {
+    const fs::path d = dir / "raw" / (i % 2 ? "cat" : "dog");
+    fs::create_directories(d);
+    cv::Mat m(32, 32, CV_8UC3);
+    rng.fill(m, cv::RNG::UNIFORM, 0, 255);
+    cv::imwrite((d / ("img" + std::to_string(i) + ".png")).string(), m);
+  }
+  smlab::datasets::PackOptions po;
+  po.shard_size = 4;
+  ASSERT_EQ(smlab::datasets::pack(dir / "raw", dir / "packed", po).shards, 2);
+  std::vector<fs::path> shards;
+  for (const auto& e : fs::directory_iterator(dir / "packed"))
+    if (e.path().extension() == ".h5") shards.push_back(e.path());
+  std::sort(shards.begin(), shards.end());
+  ASSERT_EQ(shards.size(), 2u);
+  fs::copy_file(shards[0], shards[1], fs::copy_options::overwrite_existing);  // shard 1 replaced by shard 0
+  smlab::testing::expect_user_error(
+      [&] { smlab::testing::score_quietly(dir / "img.pt", dir / "packed", dir / "out.csv"); },
+      {shards[1].string(), "manifest"});
+  EXPECT_FALSE(fs::exists(dir / "out.csv"));
+}
