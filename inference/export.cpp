@@ -14,6 +14,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/zip_check.h"
 #include "datasets/augment.h"
 #include "smlab/build_info.h"
 
@@ -61,12 +62,19 @@ torch::jit::Module trace_module(torch::nn::Module& root, const TracedFn& fn, con
 void save_artifact(const Artifact& artifact, const fs::path& path) {
   torch::jit::ExtraFilesMap extra(artifact.files.begin(), artifact.files.end());
   extra[kArtifactMetaFile] = artifact.spec.to_json().dump(2);
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
-  write_atomic_with(path, [&](const fs::path& tmp) { artifact.module.save(tmp.string(), extra); });
+  // Serialised in memory, then written by write_file_atomic: a read-only folder or a full disk is one
+  // line naming the path, where TorchScript's own writer says "enforce fail ... Permission denied".
+  std::ostringstream bytes;
+  artifact.module.save(bytes, extra);
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  if (ec) throw UserError("cannot create the folder of " + path.string() + ": " + ec.message());
+  write_file_atomic(path, bytes.str());
 }
 
 Artifact load_artifact(const fs::path& path, std::optional<torch::Device> device) {
   if (!fs::exists(path)) throw UserError(path.string() + ": no such file (expected a TorchScript artifact from 'smlab export')");
+  verify_zip_crc(path, "artifact");  // a flipped weight byte would otherwise load silently
   torch::jit::ExtraFilesMap extra{{kArtifactMetaFile, ""}, {kArtifactTokenizerFile, ""}};
   Artifact a;
   try {

@@ -2,7 +2,11 @@
 // artifact's outputs on the test split equal those of the C++ model loaded from the same checkpoint.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <filesystem>
+
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "tools/register_all.h"
 #include "datasets/dataset.h"
@@ -41,4 +45,47 @@ TEST(ExportCli, QuickstartRunExportsAndMatchesItsCheckpoint) {
 
   // Bad usage is refused with status 2.
   EXPECT_EQ(smlab::cli::run({"export", run.string(), "--checkpoint", "newest"}), 2);
+}
+
+// Issue 22: `export --output` pointing at the run's own files (item 12) or at a folder is refused
+// with nothing changed, and a read-only destination is one line naming the path (no "enforce fail").
+// A flipped byte inside an artifact's weights is refused on load (the zip CRC, item 9).
+TEST(ExportCli, OutputNeverReplacesTheRunsOwnFilesAndCorruptArtifactsAreRefused) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  const auto run = dir / "run";
+  const std::string cfg_file = smlab::testing::source_dir() + "/experiments/quickstart.yaml";
+  ASSERT_EQ(smlab::cli::run({"train", cfg_file, "--run-dir", run.string(), "train.epochs=1", "train.progress=none",
+                             "train.tensorboard=false", "experiment.device=cpu"}),
+            0);
+  const auto best = smlab::read_file(run / "checkpoints" / "best.pt");
+  const auto config = smlab::read_file(run / "config.yaml");
+  for (const auto& out : {run / "checkpoints" / "best.pt", run / "config.yaml", run / "summary.json", run / "checkpoints"})
+    EXPECT_EQ(smlab::cli::run({"export", run.string(), "--output", out.string()}), 2) << out;
+  EXPECT_EQ(smlab::read_file(run / "checkpoints" / "best.pt"), best);
+  EXPECT_EQ(smlab::read_file(run / "config.yaml"), config);
+  // A new file inside the run folder (the default place) is fine.
+  ASSERT_EQ(smlab::cli::run({"export", run.string(), "--output", (run / "model-v2.pt").string()}), 0);
+
+  if (::geteuid() != 0) {  // root ignores permission bits
+    std::filesystem::create_directories(dir / "ro");
+    std::filesystem::permissions(dir / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    smlab::testing::expect_user_error(
+        [&] {
+          auto a = smlab::inference::load_artifact(run / "model-v2.pt");
+          smlab::inference::save_artifact(a, dir / "ro" / "m.pt");
+        },
+        {"cannot write " + (dir / "ro" / "m.pt").string(), "Permission denied"});
+  }
+
+  std::string bytes = smlab::read_file(run / "model-v2.pt");
+  const auto a = smlab::inference::load_artifact(run / "model-v2.pt");
+  const auto w = a.module.parameters().begin().operator*().contiguous();
+  const std::string pattern(static_cast<const char*>(w.data_ptr()), 16);
+  const auto at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 2] ^= 0x01;
+  smlab::write_file_atomic(dir / "flipped.pt", bytes);
+  smlab::testing::expect_user_error([&] { smlab::inference::load_artifact(dir / "flipped.pt"); },
+                                    {"artifact " + (dir / "flipped.pt").string() + " is corrupt", "CRC-32"});
 }

@@ -31,6 +31,23 @@ void write_sample(const config::Config& cfg, int64_t n, const fs::path& path) {
   std::cout << "wrote " << path.string() << " (" << x.size(0) << " test rows)\n";
 }
 
+/// --output must not replace a file the run itself owns (its checkpoints, config, logs) or a folder
+/// (issue 22, item 12): a typo such as `--output RUN/checkpoints/best.pt` destroyed the run's weights.
+void refuse_run_files(const fs::path& run, const fs::path& out) {
+  if (fs::is_directory(out))
+    throw UsageError("--output " + out.string() + " is a folder; give the artifact's file name, e.g. " +
+                     (out / "model.pt").string());
+  const fs::path o = fs::weakly_canonical(out), r = fs::weakly_canonical(run);
+  const fs::path rel = o.lexically_relative(r);
+  if (rel.empty() || rel.native().rfind("..", 0) == 0) return;  // outside the run folder
+  const std::string first = rel.begin()->string();
+  for (const char* owned : {"checkpoints", "tb", "config.yaml", "meta.json", "metrics.jsonl", "summary.json",
+                            "preprocessing.json", "finetune.json", ".lock"})
+    if (first == owned)
+      throw UsageError("--output " + out.string() + " would overwrite the run's own " + first +
+                       "; write the artifact elsewhere, e.g. " + (r / "model.pt").string());
+}
+
 }  // namespace
 
 Verb export_verb() {
@@ -55,6 +72,7 @@ Verb export_verb() {
             const auto which = inference::parse_checkpoint(args.get("checkpoint"));
             auto r = inference::open_run(args.positional(0), which, torch::Device(torch::kCPU), overrides_from(args, 1));
             const fs::path out = args.has("output") ? fs::path(args.get("output")) : r.run.path() / "model.pt";
+            refuse_run_files(r.run.path(), out);
             auto artifact = inference::export_model(*r.model, r.cfg, r.info);
             artifact.spec.run = fs::absolute(r.run.path()).lexically_normal().string();
             artifact.spec.checkpoint = inference::checkpoint_name(which);
