@@ -66,3 +66,22 @@ TEST(Cli, InfoReportsLibTorchAndCuda) {
   EXPECT_EQ(j["cuda"], "13.0");
   EXPECT_TRUE(j["registries"].is_object());
 }
+
+// Issue 22, item 14: `score --threads 100000` started that many threads, and negative --threads,
+// --top-k and --limit were accepted. Numeric flags are range-checked before anything runs.
+TEST(Cli, ScoreNumericFlagsAreRangeChecked) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--threads", "100000"}, "--threads must be between 0 and 1024, got 100000"},
+      {{"--threads", "-1"}, "--threads must be between 0 and 1024, got -1"},
+      {{"--top-k", "-3"}, "--top-k must be between 1 and 1000, got -3"},
+      {{"--limit", "-5"}, "--limit must be between 0 and"},
+      {{"--batch-size", "0"}, "--batch-size must be between 1 and"},
+      {{"--workers", "100000"}, "--workers must be between 0 and 256"}};
+  for (const auto& [flags, expected] : cases) {
+    std::vector<std::string> args = {"score", "--model", "nonexistent.pt", "--input", "x.csv", "--output", "y.csv"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto c = capture(args);
+    EXPECT_EQ(c.rc, 2) << flags[0];
+    EXPECT_NE(c.err.find(expected), std::string::npos) << c.err;
+  }
+}

@@ -29,6 +29,14 @@ int Args::get_int(const std::string& flag) const {
   }
 }
 
+int Args::get_int(const std::string& flag, int lo, int hi) const {
+  const int v = get_int(flag);
+  if (v < lo || v > hi)
+    throw UsageError("--" + flag + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+                     std::to_string(v));
+  return v;
+}
+
 double Args::get_double(const std::string& flag) const {
   const std::string v = get(flag);
   try {
@@ -74,7 +82,7 @@ Args parse(const VerbSpec& spec, const std::vector<std::string>& argv) {
       }
       if (f->metavar.empty()) {
         if (inline_value) throw UsageError("--" + f->name + " takes no value");
-        args.values_[f->name] = "1";
+        args.values_[f->name] = std::string(1, '1');
       } else if (inline_value) {
         args.values_[f->name] = *inline_value;
       } else {

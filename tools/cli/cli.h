@@ -42,6 +42,8 @@ class Args {
   /// The flag's value, or its default from the spec.
   std::string get(const std::string& flag) const;
   int get_int(const std::string& flag) const;
+  /// get_int, refused with a UsageError naming the flag and the range outside [lo, hi].
+  int get_int(const std::string& flag, int lo, int hi) const;
   double get_double(const std::string& flag) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
   std::string positional(size_t i, const std::string& fallback = "") const {

@@ -1,6 +1,7 @@
 // `smlab score`: batch scoring with an exported artifact, and `smlab score merge` for shards.
 #include <filesystem>
 #include <iostream>
+#include <limits>
 
 #include "core/error.h"
 #include "tools/cli/anomaly_flags.h"
@@ -99,14 +100,15 @@ Verb score_verb() {
             o.output_format = args.get("output-format");
             o.id_field = args.get("id-field");
             o.text_field = args.get("text-field");
-            o.batch_size = args.get_int("batch-size");
-            o.chunk_rows = args.get_int("chunk-rows");
-            o.top_k = args.get_int("top-k");
+            // Bounded: a typo such as --threads 100000 must not start 100,000 threads (issue 22, item 14).
+            o.batch_size = args.get_int("batch-size", 1, 1 << 20);
+            o.chunk_rows = args.get_int("chunk-rows", 1, 1 << 24);
+            o.top_k = args.get_int("top-k", 1, 1000);
             o.device = args.get("device");
             o.precision = args.get("precision");
-            o.threads = args.get_int("threads");
-            o.workers = args.get_int("workers");
-            o.limit = args.get_int("limit");
+            o.threads = args.get_int("threads", 0, 1024);
+            o.workers = args.get_int("workers", 0, 256);
+            o.limit = args.get_int("limit", 0, std::numeric_limits<int>::max());
             o.quiet = args.has("quiet");
             o.bucket = !args.has("no-bucket");
             o.embeddings = args.has("embeddings");
