@@ -25,9 +25,14 @@ void fsync_path(const fs::path& p, bool directory) {
 
 fs::path temp_name(const fs::path& path) {
   static std::atomic<unsigned> counter{0};
-  return path.parent_path() /
-         ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-          std::to_string(counter++));
+  // Built with += (GCC 12 misreports `"." + std::string&&` at -O3 as an out-of-bounds copy).
+  std::string name(1, '.');
+  name += path.filename().string();
+  name += ".tmp.";
+  name += std::to_string(::getpid());
+  name += '.';
+  name += std::to_string(counter++);
+  return path.parent_path() / name;
 }
 
 }  // namespace

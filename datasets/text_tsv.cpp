@@ -83,7 +83,7 @@ Source read_source(const std::string& path, const config::Config& cfg) {
 
 std::string with_commas(int64_t n) {
   std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > (n < 0 ? 1 : 0); i -= 3) s.insert(static_cast<size_t>(i), ",");
+  for (int i = static_cast<int>(s.size()) - 3; i > (n < 0 ? 1 : 0); i -= 3) s.insert(s.begin() + i, ',');
   return s;
 }
 
@@ -135,7 +135,10 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
     if (split == Split::Train)
       std::cerr << "[smlab] text_tsv: character n-grams " << [&] {
         std::string s;
-        for (auto n : ns) s += (s.empty() ? "" : ",") + std::to_string(n);
+        for (auto n : ns) {
+          if (!s.empty()) s += ',';
+          s += std::to_string(n);
+        }
         return s;
       }() << " hashed into " << buckets << " buckets, at most " << per << " per piece (" << truncated << " of "
                 << tok->vocab_size() << " pieces have more and keep the first " << per << ")\n";

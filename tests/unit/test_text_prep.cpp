@@ -43,8 +43,12 @@ namespace {
 // A tiny SentencePiece model over a repetitive corpus (trains in well under a second).
 fs::path tiny_tokenizer(const fs::path& dir, int vocab = 60) {
   std::vector<std::string> lines;
-  for (int i = 0; i < 40; ++i)
-    lines.push_back("the good day then the bad night " + std::to_string(i % 7) + " then good things happen");
+  for (int i = 0; i < 40; ++i) {
+    // Built in place with += (GCC 12 misreports moving `"literal" + std::string&&` as an over-read).
+    std::string& line = lines.emplace_back("the good day then the bad night ");
+    line += std::to_string(i % 7);
+    line += " then good things happen";
+  }
   TokenizerTrainOptions o;
   o.model_prefix = (dir / ("tok" + std::to_string(vocab))).string();
   o.vocab_size = vocab;
