@@ -3,8 +3,9 @@
 # Extra arguments go to ctest, e.g. `bash scripts/test.sh -L unit`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-python3 "$ROOT/scripts/check_layers.py"   # a lower layer never includes a higher one (seconds)
 bash "$ROOT/scripts/install_deps.sh"
+python3 "$ROOT/scripts/check_layers.py"   # a lower layer never includes a higher one (seconds)
+python3 "$ROOT/scripts/check_sizes.py" inference trainers   # files < 600 lines, functions < 80 (seconds)
 bash "$ROOT/scripts/build.sh"
 export SMLAB_DATA="${SMLAB_DATA:-$(cd "$ROOT/.." && pwd)/shared/datasets}"
 "${SMLAB_VENV:-$ROOT/.venv}/bin/ctest" --test-dir "${SMLAB_BUILD_DIR:-$ROOT/build}" -j "$(nproc)" \
