@@ -111,7 +111,7 @@ TEST(Export, BadArtifactsAreRefusedWithTheirPath) {
   EXPECT_NE(load_error(dir / "absent.pt").find("absent.pt: no such file"), std::string::npos);
 
   std::ofstream(dir / "garbage.pt") << "not a zip archive";
-  EXPECT_NE(load_error(dir / "garbage.pt").find("garbage.pt: not a TorchScript file"), std::string::npos)
+  EXPECT_NE(load_error(dir / "garbage.pt").find("garbage.pt is corrupt: it is not a zip archive"), std::string::npos)
       << load_error(dir / "garbage.pt");
 
   torch::jit::Module plain("__torch__.Plain");
