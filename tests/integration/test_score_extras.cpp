@@ -240,15 +240,10 @@ TEST(ScoreExtras, EmbeddingsAreThePenultimateFeatures) {
 
 // Packed image shards (a `smlab pack` folder, and one shard with stored ids) in; HDF5 out with
 // ids, positions, probabilities, top-k and embeddings, equal to the artifact on the stored pixels.
-TEST(ScoreExtras, PackedShardsInAndHdf5Out) {
-  const auto dir = smlab::testing::temp_dir();
-  auto info = smlab::models::example_info(InputKind::Image, 3);
-  info.pixels = true;
-  export_to(dir / "img.pt", "resnet18", info);
-  auto a = smlab::inference::load_artifact(dir / "img.pt");
-  // A class-folder tree of 32x32 PNGs, packed into two shards.
-  cv::RNG rng(3);
-  for (int i = 0; i < 7; ++i) {
+/// `n` random 32x32 PNGs in dir/raw/{cat,dog}/, packed 4 per shard into dir/packed; returns the shard count.
+static int64_t pack_random_pngs(const fs::path& dir, int n, uint64_t seed) {
+  cv::RNG rng(seed);
+  for (int i = 0; i < n; ++i) {
     const fs::path d = dir / "raw" / (i % 2 ? "cat" : "dog");
     fs::create_directories(d);
     cv::Mat m(32, 32, CV_8UC3);
@@ -257,7 +252,17 @@ TEST(ScoreExtras, PackedShardsInAndHdf5Out) {
   }
   smlab::datasets::PackOptions po;
   po.shard_size = 4;
-  ASSERT_EQ(smlab::datasets::pack(dir / "raw", dir / "packed", po).shards, 2);
+  return smlab::datasets::pack(dir / "raw", dir / "packed", po).shards;
+}
+
+TEST(ScoreExtras, PackedShardsInAndHdf5Out) {
+  const auto dir = smlab::testing::temp_dir();
+  auto info = smlab::models::example_info(InputKind::Image, 3);
+  info.pixels = true;
+  export_to(dir / "img.pt", "resnet18", info);
+  auto a = smlab::inference::load_artifact(dir / "img.pt");
+  // A class-folder tree of 32x32 PNGs, packed into two shards.
+  ASSERT_EQ(pack_random_pngs(dir, 7, 3), 2);
   const auto packed = smlab::datasets::read_packed(dir / "packed");
   ASSERT_EQ(run_score({"--model", (dir / "img.pt").string(), "--input", (dir / "packed").string(), "--output",
                        (dir / "out.h5").string(), "--embeddings", "--top-k", "2", "--chunk-rows", "3"}),
@@ -422,17 +427,7 @@ TEST(ScoreExtras, PackedShardsAreCheckedAgainstTheirManifest) {
   auto info = smlab::models::example_info(InputKind::Image, 2);
   info.pixels = true;
   export_to(dir / "img.pt", "small_cnn", info);
-  cv::RNG rng(5);
-  for (int i = 0; i < 8; ++i) {
-    const fs::path d = dir / "raw" / (i % 2 ? "cat" : "dog");
-    fs::create_directories(d);
-    cv::Mat m(32, 32, CV_8UC3);
-    rng.fill(m, cv::RNG::UNIFORM, 0, 255);
-    cv::imwrite((d / ("img" + std::to_string(i) + ".png")).string(), m);
-  }
-  smlab::datasets::PackOptions po;
-  po.shard_size = 4;
-  ASSERT_EQ(smlab::datasets::pack(dir / "raw", dir / "packed", po).shards, 2);
+  ASSERT_EQ(pack_random_pngs(dir, 8, 5), 2);
   std::vector<fs::path> shards;
   for (const auto& e : fs::directory_iterator(dir / "packed"))
     if (e.path().extension() == ".h5") shards.push_back(e.path());

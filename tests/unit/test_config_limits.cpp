@@ -24,26 +24,16 @@ std::string alias_bomb() {
   return "bogus_first_key: 1\n" + y;
 }
 
-void expect_config_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a ConfigError";
-  } catch (const ConfigError& e) {
-    const std::string msg = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "missing '" << frag << "' in: " << msg;
-  }
-}
-
 }  // namespace
 
 TEST(ConfigLimits, NestedAliasesAreRefusedNotExpanded) {
   smlab::register_all();
-  expect_config_error([] { load_string(alias_bomb(), "bomb.yaml"); }, {"bomb.yaml", "more than 100000 nodes", "aliases"});
+  smlab::testing::expect_user_error([] { load_string(alias_bomb(), "bomb.yaml"); }, {"bomb.yaml", "more than 100000 nodes", "aliases"});
   const auto dir = smlab::testing::temp_dir();
   smlab::write_file_atomic(dir / "bomb.yaml", alias_bomb());
-  expect_config_error([&] { smlab::config::load(dir / "bomb.yaml"); }, {(dir / "bomb.yaml").string(), "aliases"});
+  smlab::testing::expect_user_error([&] { smlab::config::load(dir / "bomb.yaml"); }, {(dir / "bomb.yaml").string(), "aliases"});
   // On the command line too.
-  expect_config_error([] { load_string("", "ok.yaml", {"train.epochs=" + std::string("[&a [1,1,1,1,1,1,1,1], ") +
+  smlab::testing::expect_user_error([] { load_string("", "ok.yaml", {"train.epochs=" + std::string("[&a [1,1,1,1,1,1,1,1], ") +
                                                        "&b [*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b], "
                                                        "&d [*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d], "
                                                        "&f [*e,*e,*e,*e,*e,*e,*e,*e], [*f,*f,*f,*f,*f,*f,*f,*f]]"}); },
@@ -58,15 +48,15 @@ TEST(ConfigLimits, DeepNestingIsRefused) {
   std::string deep = "model: ";
   for (int i = 0; i < 100; ++i) deep += "[";
   for (int i = 0; i < 100; ++i) deep += "]";
-  expect_config_error([&] { load_string(deep + "\n", "deep.yaml"); }, {"deep.yaml", "nesting deeper than 64"});
+  smlab::testing::expect_user_error([&] { load_string(deep + "\n", "deep.yaml"); }, {"deep.yaml", "nesting deeper than 64"});
 }
 
 TEST(ConfigLimits, NonFiniteNumbersFailTheRangeCheck) {
   smlab::register_all();
   for (const std::string v : {"nan", ".nan", "inf", "-.inf", "NaN"}) {
-    expect_config_error([&] { load_string("", "ok.yaml", {"optim.lr=" + v}); },
+    smlab::testing::expect_user_error([&] { load_string("", "ok.yaml", {"optim.lr=" + v}); },
                         {"command line", "optim.lr", "finite number", v});
-    expect_config_error([&] { load_string("optim:\n  lr: " + v + "\n", "bad.yaml"); }, {"bad.yaml:2", "optim.lr", "finite"});
+    smlab::testing::expect_user_error([&] { load_string("optim:\n  lr: " + v + "\n", "bad.yaml"); }, {"bad.yaml:2", "optim.lr", "finite"});
   }
 }
 
@@ -74,6 +64,6 @@ TEST(ConfigLimits, NonFiniteNumbersFailTheRangeCheck) {
 TEST(ConfigLimits, MalformedOverrideKeysBlameTheCommandLine) {
   smlab::register_all();
   for (const std::string bad : {"train..epochs=3", ".train=1", "train.=3"})
-    expect_config_error([&] { load_string("train: {epochs: 2}\n", "ok.yaml", {bad}); },
+    smlab::testing::expect_user_error([&] { load_string("train: {epochs: 2}\n", "ok.yaml", {bad}); },
                         {"command line: override '" + bad + "'", "empty part", "train.epochs=3"});
 }
