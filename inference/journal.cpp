@@ -69,14 +69,14 @@ std::string file_fingerprint(const fs::path& p) {
   return f.str();
 }
 
-void append_file(std::string& out, const fs::path& src, bool skip_header) {
-  std::string s = read_file(src);
-  if (skip_header) {
-    const auto nl = s.find('\n');
-    s = nl == std::string::npos ? "" : s.substr(nl + 1);
-  }
-  out += s;
+/// Appends `s` to `out`, without its first line when `skip_header`.
+static void append_text(std::string& out, const std::string& s, bool skip_header) {
+  const auto nl = skip_header ? s.find('\n') : std::string::npos;
+  if (!skip_header) out += s;
+  else if (nl != std::string::npos) out.append(s, nl + 1, std::string::npos);
 }
+
+void append_file(std::string& out, const fs::path& src, bool skip_header) { append_text(out, read_file(src), skip_header); }
 
 std::optional<json> finished_job(const fs::path& output, const json& job) {
   if (!fs::exists(done_file(output))) return std::nullopt;
@@ -180,7 +180,7 @@ std::map<int64_t, fs::path> find_shards(const fs::path& output, int64_t& count) 
 /// merged as if whole, ending in a partial row).
 void append_checked(std::string& out, const fs::path& file, int64_t rows, int header, bool skip_header, int64_t shard,
                     int64_t count) {
-  std::string s = read_file(file);
+  const std::string s = read_file(file);
   const auto lines = static_cast<int64_t>(std::count(s.begin(), s.end(), '\n'));
   if ((!s.empty() && s.back() != '\n') || lines != rows + header)
     throw UserError(file.string() + " holds " + std::to_string(lines) + " complete lines" +
@@ -188,11 +188,7 @@ void append_checked(std::string& out, const fs::path& file, int64_t rows, int he
                     std::to_string(rows) + (header ? " rows plus a header" : " rows") +
                     ": the file was truncated or edited; remove it and its .done.json and rerun shard " +
                     std::to_string(shard) + "/" + std::to_string(count));
-  if (skip_header && header) {
-    const auto nl = s.find('\n');
-    s = nl == std::string::npos ? "" : s.substr(nl + 1);
-  }
-  out += s;
+  append_text(out, s, skip_header && header);
 }
 
 json merge(const fs::path& output) {
