@@ -1,6 +1,7 @@
 #include "tools/cli/cli.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -256,6 +257,14 @@ int run(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   return run(args);
+}
+
+void print_metrics_line(const std::string& label, const nlohmann::json& m) {
+  std::cout << label;
+  for (const char* k : {"top1", "macro_f1", "macro_recall", "ece", "nll", "mae", "rmse", "r2", "loss"})
+    if (m.contains(k) && m[k].is_number()) std::printf(" %s=%.4f", k, m[k].get<double>());
+  std::fflush(stdout);
+  std::cout << "\n";
 }
 
 /// key=value positionals from index `first` on, plus --device when the verb has it.

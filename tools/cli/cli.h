@@ -6,6 +6,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +83,9 @@ int run(const std::vector<std::string>& args);
 /// The key=value config overrides among the positionals from index `first` on, plus
 /// experiment.device from --device when given. Throws UsageError for a positional without '='.
 std::vector<std::string> overrides_from(const Args& args, size_t first);
+
+/// "<label> top1=0.9123 macro_f1=... loss=..." for the metrics `m` holds, one line on stdout.
+void print_metrics_line(const std::string& label, const nlohmann::json& m);
 
 // Verb specs and runners, one file each under tools/cli/.
 Verb info_verb();

@@ -39,12 +39,6 @@ analysis::Predictions predictions_on(inference::OpenedRun& r, const std::shared_
   return analysis::collect_predictions(*r.model, loader, r.device, r.cfg);
 }
 
-void print_summary(const json& m) {
-  for (const char* k : {"top1", "macro_f1", "ece", "nll", "mae", "rmse", "loss"})
-    if (m.contains(k) && m[k].is_number()) std::printf("%s=%.4f ", k, m[k].get<double>());
-  std::printf("\n");
-}
-
 }  // namespace
 
 Verb eval_verb() {
@@ -87,8 +81,7 @@ Verb eval_verb() {
             write_file_atomic(r.run.path() / (stem + ".json"), m.dump(2) + "\n");
             if (args.has("predictions"))
               analysis::write_predictions_csv(r.run.path() / (stem + ".predictions.csv"), p, info.class_names);
-            std::cout << split_name << " (" << m["checkpoint"].get<std::string>() << "): ";
-            print_summary(m);
+            print_metrics_line(split_name + " (" + m["checkpoint"].get<std::string>() + "):", m);
             std::cout << "report: " << (r.run.path() / (stem + ".json")).string() << "\n";
             return 0;
           }};

@@ -15,18 +15,6 @@
 namespace fs = std::filesystem;
 
 namespace smlab::cli {
-namespace {
-
-
-void print_metrics_line(const std::string& label, const nlohmann::json& m) {
-  std::cout << "  " << label;
-  for (const char* k : {"top1", "macro_f1", "macro_recall", "ece", "mae", "rmse", "r2", "loss"}) {
-    if (m.contains(k) && m[k].is_number()) std::printf(" %s=%.4f", k, m[k].get<double>()), std::fflush(stdout);
-  }
-  std::cout << "\n";
-}
-
-}  // namespace
 
 Verb train_verb() {
   VerbSpec s;
@@ -89,8 +77,8 @@ Verb train_verb() {
               return result.signal ? 128 + result.signal : result.outcome == trainers::Outcome::NonFinite ? 3 : 0;
             std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
                       << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
-            if (sm.contains("val")) print_metrics_line("val  (last):", sm["val"]);
-            if (sm.contains("test")) print_metrics_line("test (best):", sm["test"]);
+            if (sm.contains("val")) std::cout << "  "; print_metrics_line("val  (last):", sm["val"]);
+            if (sm.contains("test")) std::cout << "  "; print_metrics_line("test (best):", sm["test"]);
             std::cout << "  run folder: " << result.run_dir.string() << "\n"
                       << "  summary:    " << (result.run_dir / "summary.json").string() << "\n"
                       << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
