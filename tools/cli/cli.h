@@ -85,6 +85,7 @@ std::vector<std::string> overrides_from(const Args& args, size_t first);
 
 // Verb specs and runners, one file each under tools/cli/.
 Verb info_verb();
+Verb explain_verb();
 Verb train_verb();
 Verb eval_verb();
 Verb sweep_verb();
