@@ -1,9 +1,14 @@
 """Axioms and sanity checks of smlab's attribution methods (analysis/explain.h), through
 tests/tools/explain_probe.cpp:
 
-  completeness    integrated gradients at 64 Gauss-Legendre steps sum, per row, to
-                  f(x)[t] - f(0)[t] within 1% (Sundararajan et al. 2017), for the CIFAR ResNet-20
-                  (pixels), the MLP (tabular features) and the LSTM forecaster (per time step);
+  completeness    integrated gradients (Gauss-Legendre) sum, per row, to f(x)[t] - f(0)[t]
+                  (Sundararajan et al. 2017): within 1% at 64 steps for the LSTM forecaster (per
+                  time step; a smooth model). For ReLU nets with random weights, 64 steps are not
+                  enough for 1% on every row (measured: 1.7% on one row of a ResNet-18 with random
+                  BatchNorm statistics and biases, 2.4% on an MLP row whose f(x) - f(0) is -0.03;
+                  the kinks along the path slow the quadrature down, and Captum gives the same
+                  numbers): there 64 steps must be within 5% and 256 steps within 1%. (The bias-free
+                  ResNet-20 at its initialisation is exactly linear along the path, so it is no test.)
   randomisation   re-initialising the top layers (the last stage and the classifier) changes the
                   maps: Spearman rank correlation below 0.5 between the maps before and after,
                   for Grad-CAM and integrated gradients (Adebayo et al. 2018), while the same
@@ -21,8 +26,10 @@ import unittest
 
 try:
     import torch
+    import torchvision.models as tvm
 
     import explain_common as ec
+    import parity_common
 except ImportError as e:  # pragma: no cover
     print(f"skipping: {e}")
     sys.exit(77)
@@ -45,12 +52,19 @@ class Axioms(unittest.TestCase):
         feats = torch.randn(3, 16)
         series = torch.randn(2, 24, 1)
         ids = ec.token_ids([9, 5], 12, 100, 7)
+        resnet18 = parity_common.randomize(tvm.resnet18(num_classes=10), 31).eval()
         text = [("text_cnn", ["vocab_size=100", "embed_dim=16", "filters=8"]),
                 ("bilstm", ["vocab_size=100", "embed_dim=16", "hidden=8"])]
         jobs = {
+            "ig resnet18": dict(x=img, model="resnet18", classes=10, method="integrated_gradients", steps=64,
+                                target=[1, 6], ref=resnet18),
+            "ig resnet18 256": dict(x=img, model="resnet18", classes=10, method="integrated_gradients", steps=256,
+                                    target=[1, 6], ref=resnet18),
             "ig resnet20": dict(x=img, model="resnet20", classes=10, method="integrated_gradients", steps=64,
                                 target=[1, 6]),
             "ig mlp": dict(x=feats, model="mlp", classes=4, method="integrated_gradients", steps=64, target=[0, 2, 3]),
+            "ig mlp 256": dict(x=feats, model="mlp", classes=4, method="integrated_gradients", steps=256,
+                               target=[0, 2, 3]),
             "ig forecaster": dict(x=series, model="lstm_forecaster", classes=2, method="integrated_gradients", steps=64,
                                   target=[0, 1]),
             "cam": dict(x=img, model="resnet20", classes=10, method="grad_cam", layer="layer3", target=[1, 6]),
@@ -71,8 +85,7 @@ class Axioms(unittest.TestCase):
         cls.keys = list(jobs)
         run = []
         for job in jobs.values():
-            job = dict(job, ref=None)
-            run.append(job)
+            run.append(dict(job, ref=job.get("ref")))
         cls.answers = dict(zip(cls.keys, cls.probe.run(run)))
 
     @classmethod
@@ -85,7 +98,9 @@ class Axioms(unittest.TestCase):
         return a, ans
 
     def test_completeness(self):
-        for key in ("ig resnet20", "ig mlp", "ig forecaster"):
+        bounds = {"ig forecaster": 0.01, "ig resnet18": 0.05, "ig resnet18 256": 0.01, "ig mlp": 0.05,
+                  "ig mlp 256": 0.01}
+        for key, bound in bounds.items():
             a, ans = self.got(key)
             out, base = torch.tensor(ans["outputs"]), torch.tensor(ans["baseline_outputs"])
             for i, t in enumerate(ans["target"]):
@@ -94,7 +109,7 @@ class Axioms(unittest.TestCase):
                 self.assertGreater(abs(want), 1e-4, f"{key} row {i}: f(x) = f(0); completeness says nothing")
                 err = abs(total - want) / abs(want)
                 print(f"  {key} row {i}: sum {total:.6f}, f(x)-f(0) {want:.6f}, error {100 * err:.3f}%")
-                self.assertLessEqual(err, 0.01, f"{key} row {i}: attributions sum to {total}, not {want}")
+                self.assertLessEqual(err, bound, f"{key} row {i}: attributions sum to {total}, not {want}")
 
     def test_randomisation(self):
         for key, again, random in (("cam", "cam again", "cam random"), ("ig resnet20", None, "ig random")):

@@ -61,7 +61,9 @@ smlab::models::ModelPtr build(const json& job, const torch::Tensor& x) {
 void reinit(smlab::models::Model& net, const std::vector<std::string>& prefixes, uint64_t seed) {
   torch::NoGradGuard g;
   auto gen = at::detail::createCPUGenerator(seed);
-  for (auto& [name, p] : net.named_parameters()) {
+  for (auto& item : net.named_parameters()) {
+    const auto& name = item.key();
+    auto& p = item.value();
     for (const auto& pre : prefixes) {
       if (name.rfind(pre + ".", 0) != 0) continue;
       const double sd = p.numel() > 1 ? p.std().item<double>() : 0.1;
