@@ -16,7 +16,8 @@ tests/tools/explain_probe.cpp:
   padding         a padded token's attribution is exactly 0 (integrated gradients and
                   gradient x input at the embeddings of the TextCNN and the BiLSTM), and real
                   tokens' are not;
-  seeding         SmoothGrad with the same seed gives the same map, another seed another one.
+  seeding         SmoothGrad with the same seed gives the same map, another seed another one;
+  bad layer       an unknown Grad-CAM layer is an error that lists the valid layers.
 
 Models use their own seeded initialisation (no reference weights needed). Exits 77 (skipped)
 when SMLAB_EXPLAIN_PROBE is unset.
@@ -73,6 +74,7 @@ class Axioms(unittest.TestCase):
                                reinit=["layer3", "fc"]),
             "ig random": dict(x=img, model="resnet20", classes=10, method="integrated_gradients", steps=64,
                               target=[1, 6], reinit=["layer3", "fc"]),
+            "bad layer": dict(x=img, model="resnet20", classes=10, method="grad_cam", layer="layer9", target=[1, 6]),
             "sg": dict(x=img, model="resnet20", classes=10, method="smoothgrad", samples=4, seed=5, target=[1, 6]),
             "sg again": dict(x=img, model="resnet20", classes=10, method="smoothgrad", samples=4, seed=5, target=[1, 6]),
             "sg seed": dict(x=img, model="resnet20", classes=10, method="smoothgrad", samples=4, seed=6, target=[1, 6]),
@@ -131,6 +133,12 @@ class Axioms(unittest.TestCase):
             per_token = a.sum(-1)
             self.assertTrue(bool((per_token[pad] == 0).all()), f"{key}: padded tokens get {per_token[pad]}")
             self.assertTrue(bool((per_token[~pad] != 0).any()), f"{key}: every real token got 0")
+
+    def test_unknown_layer_lists_valid_layers(self):
+        a, ans = self.answers["bad layer"]
+        self.assertIsNone(a)
+        self.assertIn("unknown layer 'layer9'", ans["error"])
+        self.assertIn("(valid layers: layer1, layer2, layer3)", ans["error"])
 
     def test_smoothgrad_seeded(self):
         a, b, c = (self.got(k)[0] for k in ("sg", "sg again", "sg seed"))

@@ -5,11 +5,13 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "tools/cli/cli.h"
+#include "tools/register_all.h"
 
 namespace smlab::cli {
 namespace {
 
 std::string method_list() {
+  register_all();  // the verb table is built before main() registers anything
   std::string out;
   for (const auto& [name, m] : analysis::explain::method_registry().entries()) {
     std::vector<std::string> kinds;
