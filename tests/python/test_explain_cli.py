@@ -7,7 +7,12 @@ artifact's forward); the scores sum to f(x) - f(0) of the explained class within
 another model kind lists the methods that fit, an unknown method lists the known ones, a target
 outside the outputs names the range, each with exit status 2.
 
-Image, clip and text runs are covered at the library level by test_explain_captum.py and
+Text (when $SMLAB_DATA holds SemEval 2017 / TweetEval): the sentiment smoke TextCNN
+(experiments/sentiment/smoke.yaml, one epoch) on three tweets: tokens.html is written, each word's
+score is the sum of its pieces' scores, every piece gets a score, and the text artifact is refused
+with a message that asks for the run folder.
+
+Image and clip runs are covered at the library level by test_explain_captum.py and
 test_explain_axioms.py. Exits 77 (skipped) when SMLAB_BIN is unset.
 """
 import csv
@@ -88,6 +93,51 @@ class ExplainCli(unittest.TestCase):
         p = self.explain(self.artifact, "bad3", "--target", "9", ok=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("[0, 4)", p.stderr)
+
+
+DATA = os.environ.get("SMLAB_DATA", os.path.join(SRC, "..", "shared", "datasets"))
+
+
+@unittest.skipUnless(os.path.isdir(os.path.join(DATA, "semeval2017_task4a")), "SemEval 2017 data not in $SMLAB_DATA")
+class ExplainText(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory(prefix="smlab_explain_text_")
+        t = cls.tmp = cls._tmp.name
+        cls.run_dir = os.path.join(t, "run")
+        os.environ["SMLAB_DATA"] = DATA
+        smlab("train", os.path.join(SRC, "experiments/sentiment/smoke.yaml"), "--run-dir", cls.run_dir,
+              "train.epochs=1", f"data.tokenizer_cache={t}/tok", "--device", "cpu")
+        cls.texts = os.path.join(t, "texts.tsv")
+        with open(cls.texts, "w") as f:
+            f.write("id\ttext\nt1\tI love this movie, it is great!\nt2\tworst day ever, so sad\nt3\tmeeting on monday\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_words_and_html(self):
+        out = os.path.join(self.tmp, "ig")
+        smlab("explain", self.run_dir, "--input", self.texts, "--output", out, "--steps", "32")
+        with open(os.path.join(out, "scores.json")) as f:
+            s = json.load(f)
+        self.assertEqual((s["method"], s["layer"]), ("integrated_gradients", "embedding"))
+        self.assertEqual([i["id"] for i in s["items"]], ["t1", "t2", "t3"])
+        for item in s["items"]:
+            pieces, words = item["pieces"], item["words"]
+            self.assertGreater(len(pieces), len(words) - 1)
+            self.assertAlmostEqual(sum(p["score"] for p in pieces), sum(w["score"] for w in words), places=5)
+            self.assertEqual("".join(w["word"] for w in words), "".join(p["piece"] for p in pieces).replace("\u2581", ""))
+        self.assertIn("great!", [w["word"] for w in s["items"][0]["words"]])
+        with open(os.path.join(out, "tokens.html")) as f:
+            self.assertIn("great!</span>", f.read())
+
+    def test_text_artifact_is_refused(self):
+        art = os.path.join(self.tmp, "model.pt")
+        smlab("export", self.run_dir, "--output", art)
+        p = smlab("explain", art, "--input", self.texts, "--output", os.path.join(self.tmp, "x"), ok=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("needs the run folder", p.stderr)
 
 
 if __name__ == "__main__":
