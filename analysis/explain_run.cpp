@@ -107,7 +107,7 @@ Batch read_batch(const ExplainOptions& o, const Loaded& l, c10::Device device) {
   return b;
 }
 
-/// A [H, W] or [T, H, W] map as nested JSON arrays, rounded to 6 significant digits by float.
+/// A [H, W] or [T, H, W] map (float32 values) as nested JSON arrays.
 nlohmann::json tensor_json(const torch::Tensor& t) {
   if (t.dim() == 0) return t.item<double>();
   if (t.dim() == 1) {

@@ -88,6 +88,7 @@ Verb info_verb();
 Verb explain_verb();
 Verb train_verb();
 Verb eval_verb();
+Verb calibrate_verb();
 Verb sweep_verb();
 Verb export_verb();
 Verb ensemble_verb();
