@@ -88,6 +88,10 @@ Batch read_batch(const ExplainOptions& o, const Loaded& l, c10::Device device) {
   if (spec.kind == InputKind::Series)
     throw UserError("explain reads series windows from the run's data only through the library "
                     "(analysis/explain.h); the CLI takes images, clips, texts and tabular rows");
+  if ((spec.kind == InputKind::Image || spec.kind == InputKind::Video) && !spec.pixels)
+    throw UserError(o.model.string() + ": its " + models::input_kind_name(spec.kind) +
+                    " inputs are float tensors, not pixels (generated or Moving-MNIST data), which no input file "
+                    "maps to yet; explain such runs through the library (analysis/explain.h)");
   const auto fmt = inference::detect_input_format(o.input, o.input_format);
   auto in = inference::read_input(inference::ReadOptions{o.input, o.id_field, o.text_field}, fmt, spec, o.model);
   if (static_cast<int64_t>(in.records.size()) > o.limit) in.records.resize(o.limit);
