@@ -15,6 +15,7 @@
 
 #include "models/model.h"
 #include "models/text_layers.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -49,7 +50,7 @@ class BiLSTMImpl : public Model {
     const auto pos = text::positions(mask);
     const auto len = mask.sum(1, /*keepdim=*/true);
     const auto rev = torch::where(pos < len, len - 1 - pos, pos);  // [B, L], an involution
-    auto h = embed_dropout_->forward(embedding_->forward(tokens));
+    auto h = embed_dropout_->forward(tap("embedding", embedding_->forward(tokens)));
     for (size_t l = 0; l < forward_->size(); ++l) {
       if (l > 0) h = dropout_->forward(h);
       const auto idx = rev.unsqueeze(-1).expand_as(h);

@@ -13,6 +13,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -101,7 +102,7 @@ class CifarResNetImpl : public Model {
 
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = torch::relu(bn1_(conv1_(x)));
-    for (auto& s : stages_) h = s->forward(h);
+    for (size_t i = 0; i < stages_.size(); ++i) h = tap("layer" + std::to_string(i + 1), stages_[i]->forward(h));
     return fc_(h.mean({2, 3}));
   }
 

@@ -10,6 +10,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -135,7 +136,7 @@ class ResNetImpl : public Model {
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = torch::relu(bn1_(conv1_(x)));
     if (o_.stem() == "imagenet") h = torch::max_pool2d(h, 3, 2, 1);
-    for (auto& s : stages_) h = s->forward(h);
+    for (int i = 0; i < 4; ++i) h = tap("layer" + std::to_string(i + 1), stages_[i]->forward(h));
     h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
     return fc_(h);
   }

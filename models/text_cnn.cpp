@@ -16,6 +16,7 @@
 
 #include "models/model.h"
 #include "models/text_layers.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -44,12 +45,12 @@ class TextCNNImpl : public Model {
       fc_->weight.renorm_(2, 0, max_norm_);  // each class's weight vector to l2 norm <= s
     }
     const auto mask = text::token_mask(tokens);                        // [B, L]
-    const auto e = embedding_->forward(tokens).transpose(1, 2);        // [B, E, L]
+    const auto e = tap("embedding", embedding_->forward(tokens)).transpose(1, 2);  // [B, E, L]
     const auto m = mask.unsqueeze(1).to(e.dtype());                    // [B, 1, L]
     std::vector<torch::Tensor> pooled;
     for (size_t i = 0; i < convs_->size(); ++i) {
       const int64_t k = kernels_[i];
-      auto h = torch::relu(convs_[i]->as<torch::nn::Conv1d>()->forward(e));  // [B, F, L + k - 1]
+      auto h = torch::relu(tap("convs." + std::to_string(i), convs_[i]->as<torch::nn::Conv1d>()->forward(e)));  // [B, F, L+k-1]
       // Output j covers inputs j-k+1 .. j; it is valid when one of them is a real token.
       auto valid = F::max_pool1d(F::pad(m, F::PadFuncOptions({k - 1, k - 1})), F::MaxPool1dFuncOptions(k).stride(1));
       pooled.push_back(h.masked_fill(valid == 0, 0.0).amax(2));  // max over time (ReLU >= 0)

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "datasets/dataset.h"
+#include "models/tap.h"
 
 namespace smlab::models::text {
 
@@ -94,7 +95,7 @@ class AttentionPoolImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& mask) {
     auto s = score->forward(torch::tanh(proj->forward(h))).squeeze(-1);  // [B, L]
     s = s.masked_fill(mask.logical_not(), -1e4);
-    auto w = torch::softmax(s.to(torch::kFloat), 1) * mask.to(torch::kFloat);  // [B, L]
+    auto w = tap("attention.weights", torch::softmax(s.to(torch::kFloat), 1) * mask.to(torch::kFloat));  // [B, L]
     return (h * w.unsqueeze(-1).to(h.dtype())).sum(1);
   }
 

@@ -16,6 +16,7 @@
 
 #include "models/model.h"
 #include "models/text_layers.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -101,7 +102,7 @@ class TransformerTextImpl : public Model {
 
   torch::Tensor forward(const torch::Tensor& tokens) override {
     auto mask = text::token_mask(tokens);           // [B, L]
-    auto x = embedding_->forward(tokens);           // [B, L, D]
+    auto x = tap("embedding", embedding_->forward(tokens));  // [B, L, D]
     if (pooling_ == "cls") {
       const auto first = x.narrow(1, 0, 1);        // [B, 1, D]: only its shape is used
       x = torch::cat({cls_.to(x.dtype()).expand_as(first), x}, 1);

@@ -28,6 +28,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -125,7 +126,7 @@ class VideoResNetImpl : public Model {
 
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = stem_(x);
-    for (auto& s : stages_) h = s(h);
+    for (int i = 0; i < 4; ++i) h = tap("layer" + std::to_string(i + 1), stages_[i](h));
     return fc_(torch::adaptive_avg_pool3d(h, {1, 1, 1}).flatten(1));
   }
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "analysis/explain_methods.h"
 #include "core/components.h"
 #include "cuda/ops.h"
 #include "datasets/augment.h"
@@ -31,6 +32,7 @@ void register_all() {
     trainers::register_builtin();
     inference::register_readers();
     inference::register_writers();
+    analysis::explain::register_methods();
   });
 }
 

@@ -89,6 +89,7 @@ void print_metrics_line(const std::string& label, const nlohmann::json& m);
 
 // Verb specs and runners, one file each under tools/cli/.
 Verb info_verb();
+Verb explain_verb();
 Verb train_verb();
 Verb eval_verb();
 Verb calibrate_verb();

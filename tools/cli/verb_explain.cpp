@@ -1,0 +1,93 @@
+// `smlab explain`: attribution maps for a run's or an artifact's predictions (analysis/explain_run.h).
+#include <iostream>
+
+#include "analysis/explain_run.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "tools/cli/cli.h"
+#include "tools/register_all.h"
+
+namespace smlab::cli {
+namespace {
+
+std::string method_list() {
+  register_all();  // the verb table is built before main() registers anything
+  std::string out;
+  for (const auto& [name, m] : analysis::explain::method_registry().entries()) {
+    std::vector<std::string> kinds;
+    for (auto k : m.kinds) kinds.push_back(models::input_kind_name(k));
+    out += "  " + name + ": " + m.help + " [" + text::join(kinds, ", ") + (m.needs_run ? "; run folder only" : "") + "]\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+Verb explain_verb() {
+  VerbSpec s;
+  s.name = "explain";
+  s.summary = "attribution maps (Grad-CAM, integrated gradients, SmoothGrad, ...) for a run's or an artifact's predictions";
+  s.description =
+      "Explains the predictions of a run folder (the C++ model: every method) or a TorchScript artifact (gradients\n"
+      "through its forward: gradients, smoothgrad, integrated_gradients and input_x_gradient for images, clips and\n"
+      "tabular rows) on the first --limit inputs of anything `smlab score` reads. Writes <output>/scores.json (all\n"
+      "scores), overlay_<n>.png per image (a strip of frames per clip) and tokens.html for text (pieces summed\n"
+      "back to words). Images and clips are attributed in pixel units (0..255, before normalisation); text at the\n"
+      "token embeddings, with an all-padding baseline. The methods (docs/interpretability.md):\n" +
+      method_list();
+  s.positionals = {{"model", "run folder (the `latest` link works) or artifact from `smlab export`"}};
+  s.flags = {{"input", "PATH", "images folder, .list, .tsv/.csv/.jsonl rows or packed HDF5 (as `smlab score`)", ""},
+             {"output", "DIR", "output folder", ""},
+             {"method", "NAME", "attribution method ('' = grad_cam for images and clips from a run, else integrated_gradients)", ""},
+             {"target", "pred|K", "output explained: the predicted class, or index K", "pred"},
+             {"layer", "NAME", "Grad-CAM layer ('' = the last convolutional stage); a wrong name lists the valid ones", ""},
+             {"steps", "N", "integrated gradients: integration steps", "64"},
+             {"rule", "R", "integrated gradients: gausslegendre, riemann_left/right/middle/trapezoid", "gausslegendre"},
+             {"samples", "N", "smoothgrad: noisy copies", "25"},
+             {"noise", "F", "smoothgrad: noise std as a fraction of each input's range", "0.15"},
+             {"seed", "S", "smoothgrad: seed of the noise", "0"},
+             {"limit", "N", "explain the first N inputs", "16"},
+             {"input-format", "F", "auto, images, list, tsv, csv, jsonl or hdf5", "auto"},
+             {"id-field", "F", "id column / key", "id"},
+             {"text-field", "F", "text column / key", "text"},
+             {"checkpoint", "C", "run folders: best or last", "best"},
+             {"device", "DEV", "cpu, cuda, cuda:N or auto", "cpu"}};
+  s.examples = {
+      "smlab explain runs/fmnist_resnet20/latest --input imgs/ --output expl                  # Grad-CAM at layer3",
+      "smlab explain runs/fmnist_resnet20/latest --input imgs/ --output expl --method grad_cam_pp --layer layer2",
+      "smlab explain runs/sentiment_bilstm/latest --input tweets.tsv --output expl --steps 128  # tokens.html",
+      "smlab explain runs/sentiment_bilstm/latest --input tweets.tsv --output att --method attention",
+      "smlab explain model.pt --input rows.csv --output expl --method integrated_gradients --target 1",
+      "smlab explain runs/mmnist_r3d/latest --input clips/ --output expl --target pred        # one map per frame"};
+  return {s, [](const Args& args) {
+            for (const char* f : {"input", "output"})
+              if (!args.has(f)) throw UsageError(std::string("'smlab explain' needs --") + f);
+            analysis::explain::ExplainOptions o;
+            o.model = args.positional(0);
+            o.input = args.get("input");
+            o.output = args.get("output");
+            o.method = args.get("method");
+            o.target = args.get("target");
+            o.input_format = args.get("input-format");
+            o.id_field = args.get("id-field");
+            o.text_field = args.get("text-field");
+            o.checkpoint = args.get("checkpoint");
+            o.device = args.get("device");
+            o.limit = args.get_int("limit", 1, 1 << 20);
+            o.params.layer = args.get("layer");
+            o.params.steps = args.get_int("steps", 1, 4096);
+            o.params.rule = analysis::explain::parse_rule(args.get("rule"));
+            o.params.samples = args.get_int("samples", 1, 10000);
+            o.params.noise = args.get_double("noise");
+            o.params.seed = static_cast<uint64_t>(args.get_int("seed", 0, 1 << 30));
+            const auto r = analysis::explain::explain(o);
+            std::cout << "explained " << r.json["items"].size() << " inputs of " << o.model.string() << " with "
+                      << r.json["method"].get<std::string>()
+                      << (r.json["layer"].get<std::string>().empty() ? "" : " at " + r.json["layer"].get<std::string>())
+                      << "; rejected " << r.json["rejects"].size() << "\n";
+            for (const auto& f : r.files) std::cout << "  " << f.string() << "\n";
+            return 0;
+          }};
+}
+
+}  // namespace smlab::cli
