@@ -58,40 +58,6 @@ std::vector<std::pair<std::string, std::string>> override_map(const YAML::Node& 
   return out;
 }
 
-fs::path run_folder(const SweepSpec& spec, size_t point, int64_t seed) {
-  return spec.output_dir / spec.name / ("p" + std::to_string(point) + "-s" + std::to_string(seed));
-}
-
-std::optional<json> finished_summary(const fs::path& run) {
-  const fs::path f = run / "summary.json";
-  if (!fs::exists(f)) return std::nullopt;
-  try {
-    json s = json::parse(read_file(f));
-    const std::string status = s.value("status", "");
-    if (status == "completed" || status == "early_stopped" || status == "max_steps" || status == "nonfinite_loss")
-      return s;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
-
-std::optional<double> metric_at(const json& summary, const std::string& path) {
-  const json* cur = &summary;
-  for (const auto& part : text::split(path, '.')) {
-    if (!cur->is_object() || !cur->contains(part)) return std::nullopt;
-    cur = &(*cur)[part];
-  }
-  if (!cur->is_number()) return std::nullopt;
-  return cur->get<double>();
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", v);
@@ -121,7 +87,95 @@ std::vector<SweepPoint> grid_points(const YAML::Node& grid, const Where& where) 
   return points;
 }
 
+/// The `stats:` section (metric, baseline, alpha); unknown keys are refused like the top level's.
+template <class Where>
+void parse_stats(const YAML::Node& n, const Where& where, SweepSpec* spec) {
+  if (!n.IsMap()) throw config::ConfigError(where("stats").str() + ": stats: expected a mapping (metric, baseline, alpha)");
+  const std::vector<std::string> allowed = {"metric", "baseline", "alpha"};
+  for (const auto& kv : n) {
+    const auto key = kv.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw config::ConfigError(where("stats." + key).str() + ": stats." + key + ": unknown stats key" +
+                                text::did_you_mean(key, allowed) + " (allowed: " + text::join(allowed, ", ") + ")");
+    }
+  }
+  auto& st = spec->stats;
+  if (n["metric"]) {
+    st.metric = n["metric"].as<std::string>();
+    if (std::find(spec->metrics.begin(), spec->metrics.end(), st.metric) == spec->metrics.end()) {
+      throw config::ConfigError(where("stats.metric").str() + ": stats.metric: '" + st.metric +
+                                "' is not among the sweep's metrics (" + text::join(spec->metrics, ", ") + ")");
+    }
+  }
+  if (n["alpha"]) {
+    try {
+      st.alpha = n["alpha"].as<double>();
+    } catch (const YAML::Exception&) {
+      st.alpha = -1;
+    }
+    if (!(st.alpha > 0 && st.alpha < 0.5)) {
+      throw config::ConfigError(where("stats.alpha").str() + ": stats.alpha: expected a number in (0, 0.5), e.g. 0.05");
+    }
+  }
+  if (n["baseline"]) {
+    try {
+      st.baseline = find_point(*spec, n["baseline"].as<std::string>(), "stats.baseline");
+    } catch (const config::ConfigError& e) {
+      const std::string m = e.what();
+      throw config::ConfigError(where("stats.baseline").str() + m.substr(spec->file.string().size()));
+    }
+    st.baseline_named = true;
+    if (spec->seeds.size() < 2) {
+      throw config::ConfigError(where("stats.baseline").str() + ": stats.baseline: a paired test needs at least 2 seeds, "
+                                "but seeds has " + std::to_string(spec->seeds.size()) + " (e.g. seeds: [0, 1, 2])");
+    }
+  }
+}
+
 }  // namespace
+
+fs::path sweep_run_folder(const SweepSpec& spec, size_t point, int64_t seed) {
+  return spec.output_dir / spec.name / ("p" + std::to_string(point) + "-s" + std::to_string(seed));
+}
+
+std::optional<json> finished_summary(const fs::path& run) {
+  const fs::path f = run / "summary.json";
+  if (!fs::exists(f)) return std::nullopt;
+  try {
+    json s = json::parse(read_file(f));
+    const std::string status = s.value("status", "");
+    if (status == "completed" || status == "early_stopped" || status == "max_steps" || status == "nonfinite_loss")
+      return s;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::optional<double> metric_at(const json& summary, const std::string& path) {
+  const json* cur = &summary;
+  for (const auto& part : text::split(path, '.')) {
+    if (!cur->is_object() || !cur->contains(part)) return std::nullopt;
+    cur = &(*cur)[part];
+  }
+  if (!cur->is_number()) return std::nullopt;
+  return cur->get<double>();
+}
+
+size_t find_point(const SweepSpec& spec, const std::string& ref, const std::string& what) {
+  const std::string r = text::trim(ref);
+  if (!r.empty() && r.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t i = std::stoul(r);
+    if (i < spec.points.size()) return i;
+  }
+  for (size_t i = 0; i < spec.points.size(); ++i)
+    if (spec.points[i].label() == r) return i;
+  std::vector<std::string> known;
+  for (size_t i = 0; i < spec.points.size() && i < 20; ++i) known.push_back(std::to_string(i) + ": " + spec.points[i].label());
+  if (spec.points.size() > 20) known.push_back("...");
+  throw config::ConfigError(spec.file.string() + ": " + what + ": '" + r + "' is not a point of the sweep (give an index 0-" +
+                            std::to_string(spec.points.size() - 1) + " or an override label; points: " +
+                            text::join(known, "; ") + ")");
+}
 
 SweepSpec load_sweep(const fs::path& file) {
   Origins origins;
@@ -130,7 +184,8 @@ SweepSpec load_sweep(const fs::path& file) {
     auto it = origins.find(key);
     return it == origins.end() ? config::Origin{file.string(), 0} : it->second;
   };
-  const std::vector<std::string> allowed = {"base", "name", "seeds", "set", "grid", "points", "metrics", "output_dir"};
+  const std::vector<std::string> allowed = {"base",    "name",       "seeds", "set", "grid",
+                                           "points",  "metrics",    "output_dir", "stats"};
   for (const auto& kv : raw) {
     const auto key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -193,85 +248,9 @@ SweepSpec load_sweep(const fs::path& file) {
                                 "' should be split.metric, e.g. test.top1 or val.macro_f1");
     }
   }
+  if (raw["stats"]) parse_stats(raw["stats"], where, &spec);
+  if (spec.stats.metric.empty()) spec.stats.metric = spec.metrics[0];
   return spec;
-}
-
-json write_results(const SweepSpec& spec) {
-  const fs::path dir = spec.output_dir / spec.name;
-  std::ostringstream csv;
-  csv << "point,overrides,seed,status";
-  for (const auto& m : spec.metrics) csv << "," << m;
-  csv << ",train_seconds,run_dir\n";
-  json points = json::array();
-  for (size_t i = 0; i < spec.points.size(); ++i) {
-    json agg = {{"point", i}, {"overrides", spec.points[i].label()}, {"runs", 0}};
-    std::vector<std::vector<double>> values(spec.metrics.size());
-    for (auto seed : spec.seeds) {
-      const fs::path run = run_folder(spec, i, seed);
-      auto summary = finished_summary(run);
-      if (!summary) continue;
-      agg["runs"] = agg["runs"].get<int>() + 1;
-      csv << i << "," << csv_field(spec.points[i].label()) << "," << seed << "," << (*summary)["status"].get<std::string>();
-      for (size_t m = 0; m < spec.metrics.size(); ++m) {
-        auto v = metric_at(*summary, spec.metrics[m]);
-        csv << "," << (v ? fmt(*v) : "");
-        if (v) values[m].push_back(*v);
-      }
-      csv << "," << fmt(summary->value("train_seconds", 0.0)) << "," << csv_field(run.string()) << "\n";
-    }
-    for (size_t m = 0; m < spec.metrics.size(); ++m) {
-      const auto& v = values[m];
-      if (v.empty()) continue;
-      double mean = 0, var = 0;
-      for (double x : v) mean += x;
-      mean /= v.size();
-      for (double x : v) var += (x - mean) * (x - mean);
-      const double sd = v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0;  // sample std over seeds
-      agg["metrics"][spec.metrics[m]] = {{"mean", mean}, {"std", sd}, {"n", v.size()}};
-    }
-    points.push_back(agg);
-  }
-  // Markdown: mean ± std per point, best mean per column in bold.
-  std::ostringstream md;
-  md << "# Sweep `" << spec.name << "`\n\n"
-     << "Base config: `" << spec.base.string() << "`; seeds: " << spec.seeds.size()
-     << "; cells are mean ± sample std over seeds. Bold marks the best point per column; points are ranked by `"
-     << spec.metrics[0] << "`.\n\n";
-  md << "| point | overrides | runs |";
-  for (const auto& m : spec.metrics) md << " " << m << " |";
-  md << "\n|---|---|---|";
-  for (size_t m = 0; m < spec.metrics.size(); ++m) md << "---|";
-  md << "\n";
-  std::vector<int> best(spec.metrics.size(), -1);
-  for (size_t m = 0; m < spec.metrics.size(); ++m) {
-    const bool up = larger_is_better(spec.metrics[m]);
-    for (size_t i = 0; i < points.size(); ++i) {
-      if (!points[i].contains("metrics") || !points[i]["metrics"].contains(spec.metrics[m])) continue;
-      const double v = points[i]["metrics"][spec.metrics[m]]["mean"];
-      if (best[m] < 0) {
-        best[m] = static_cast<int>(i);
-        continue;
-      }
-      const double b = points[best[m]]["metrics"][spec.metrics[m]]["mean"];
-      if (up ? v > b : v < b) best[m] = static_cast<int>(i);
-    }
-  }
-  for (size_t i = 0; i < points.size(); ++i) {
-    md << "| " << i << " | `" << points[i]["overrides"].get<std::string>() << "` | " << points[i]["runs"] << " |";
-    for (size_t m = 0; m < spec.metrics.size(); ++m) {
-      if (!points[i].contains("metrics") || !points[i]["metrics"].contains(spec.metrics[m])) {
-        md << " - |";
-        continue;
-      }
-      const auto& c = points[i]["metrics"][spec.metrics[m]];
-      const std::string cellv = fmt(c["mean"]) + " ± " + fmt(c["std"]);
-      md << " " << (best[m] == static_cast<int>(i) ? "**" + cellv + "**" : cellv) << " |";
-    }
-    md << "\n";
-  }
-  write_file_atomic(dir / "results.csv", csv.str());
-  write_file_atomic(dir / "results.md", md.str());
-  return {{"points", points}, {"best_point", best.empty() ? -1 : best[0]}};
 }
 
 namespace {
@@ -320,8 +299,8 @@ pid_t spawn_job(const SweepSpec& spec, const Job& j, const SweepOptions& o, cons
   return pid;
 }
 
-void report_point(const SweepSpec& spec, size_t i, size_t total) {
-  const json res = write_results(spec);
+void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t total) {
+  const json res = o.reporter(spec);
   const auto& p = res["points"][i];
   std::cout << "[sweep] point " << i + 1 << "/" << total << " " << p["overrides"].get<std::string>() << ":";
   if (p.contains("metrics")) {
@@ -336,13 +315,14 @@ void report_point(const SweepSpec& spec, size_t i, size_t total) {
 }  // namespace
 
 fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
+  TORCH_CHECK(static_cast<bool>(options.reporter), "run_sweep: SweepOptions.reporter is empty (pass analysis::write_sweep_results)");
   const fs::path dir = spec.output_dir / spec.name;
   fs::create_directories(dir);
   std::vector<Job> jobs;
   std::vector<size_t> remaining(spec.points.size(), 0);
   for (size_t i = 0; i < spec.points.size(); ++i) {
     for (auto seed : spec.seeds) {
-      const fs::path run = run_folder(spec, i, seed);
+      const fs::path run = sweep_run_folder(spec, i, seed);
       if (finished_summary(run)) continue;
       const bool resume = fs::exists(run / "checkpoints" / "last.pt");
       if (!resume && fs::exists(run)) fs::remove_all(run);  // started but never checkpointed
@@ -355,7 +335,7 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
             << " seeds; " << jobs.size() << " runs to do" << (skipped ? ", " + std::to_string(skipped) + " already done" : "")
             << "; folder " << dir.string() << std::endl;
   for (size_t i = 0; i < spec.points.size(); ++i)
-    if (remaining[i] == 0) report_point(spec, i, spec.points.size());
+    if (remaining[i] == 0) report_point(spec, options, i, spec.points.size());
 
   if (options.jobs <= 1) {
     for (const auto& j : jobs) {
@@ -364,9 +344,15 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
       TrainOptions to;
       to.run_dir = j.run;
       to.resume = j.resume;
-      const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
-      train(cfg, to);
-      if (--remaining[j.point] == 0) report_point(spec, j.point, spec.points.size());
+      try {
+        const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
+        train(cfg, to);
+      } catch (const std::exception& e) {  // one failed run does not stop the sweep; the table shows it
+        const fs::path log = j.run.parent_path() / (j.run.filename().string() + ".log");
+        std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
+        std::cerr << "[sweep] run " << j.run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
+      }
+      if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
     }
   } else {
     const int gpus = static_cast<int>(torch::cuda::device_count());
@@ -394,10 +380,10 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
       if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
         std::cerr << "[sweep] run " << j.run.string() << " failed (see " << j.run.string() << ".log)\n";
       }
-      if (--remaining[j.point] == 0) report_point(spec, j.point, spec.points.size());
+      if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
     }
   }
-  const json res = write_results(spec);
+  const json res = options.reporter(spec);
   std::cout << "[sweep] results: " << (dir / "results.md").string() << " and " << (dir / "results.csv").string() << "\n";
   if (res["best_point"].get<int>() >= 0) {
     std::cout << "[sweep] best by " << spec.metrics[0] << ": point " << res["best_point"] << " ("
