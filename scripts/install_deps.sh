@@ -37,7 +37,7 @@ else
 fi
 
 # ---------------------------------------------------------------- venv with torch
-if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, tensorboard, numpy, sentencepiece, h5py" 2>/dev/null; then
+if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, tensorboard, numpy, scipy, sentencepiece, h5py" 2>/dev/null; then
   log "venv ready at $VENV (torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'))"
   exit 0
 fi
@@ -82,6 +82,6 @@ log "ldd: every libtorch library resolves"
 
 log "installing test/benchmark packages (torchvision $TORCHVISION_VERSION, tensorboard, numpy, ...)"
 "${PIP[@]}" --no-deps "torchvision==$TORCHVISION_VERSION"
-"${PIP[@]}" numpy pillow tensorboard sentencepiece h5py pyyaml "cmake>=3.28,<4"
+"${PIP[@]}" numpy scipy pillow tensorboard sentencepiece h5py pyyaml "cmake>=3.28,<4"
 "$VENV/bin/python" -c "import torch, torchvision; print('[install_deps] torch', torch.__version__, 'torchvision', torchvision.__version__)"
 touch "$STAMP"
