@@ -18,6 +18,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/text.h"
+#include "trainers/sweep_search.h"
 #include "trainers/trainer.h"
 
 extern char** environ;
@@ -185,7 +186,7 @@ SweepSpec load_sweep(const fs::path& file) {
     return it == origins.end() ? config::Origin{file.string(), 0} : it->second;
   };
   const std::vector<std::string> allowed = {"base",    "name",       "seeds", "set", "grid",
-                                           "points",  "metrics",    "output_dir", "stats"};
+                                           "points",  "metrics",    "output_dir", "stats", "random"};
   for (const auto& kv : raw) {
     const auto key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -210,10 +211,13 @@ SweepSpec load_sweep(const fs::path& file) {
   }
   if (spec.seeds.empty()) throw config::ConfigError(where("seeds").str() + ": seeds: needs at least one seed");
   if (raw["set"]) spec.common = override_map(raw["set"], where("set"), "set");
-  if (raw["grid"] && raw["points"]) {
-    throw config::ConfigError(where("points").str() + ": give either grid or points, not both");
+  if ((raw["grid"] ? 1 : 0) + (raw["points"] ? 1 : 0) + (raw["random"] ? 1 : 0) > 1) {
+    throw config::ConfigError(where(raw["random"] ? "random" : "points").str() +
+                              ": give one of grid, points or random, not several");
   }
-  if (raw["grid"]) {
+  if (raw["random"]) {
+    spec.points = random_points(raw["random"], where);
+  } else if (raw["grid"]) {
     spec.points = grid_points(raw["grid"], where);
   } else if (raw["points"]) {
     if (!raw["points"].IsSequence()) throw config::ConfigError(where("points").str() + ": points: expected a list of override mappings");
@@ -233,7 +237,8 @@ SweepSpec load_sweep(const fs::path& file) {
       }
     } catch (const config::ConfigError& e) {
       const std::string key = spec.points[i].overrides.empty() ? "set" : "grid." + spec.points[i].overrides[0].first;
-      throw config::ConfigError(where(raw["grid"] ? key : raw["points"] ? "points" : "set").str() + ": point " +
+      const std::string at = raw["grid"] ? key : raw["points"] ? "points" : raw["random"] ? "random" : "set";
+      throw config::ConfigError(where(at).str() + ": point " +
                                 std::to_string(i) + " (" + spec.points[i].label() + "): " + e.what());
     }
   }

@@ -8,6 +8,8 @@
 //     model.hidden: [[32], [64, 64]]
 //     optim.lr: [0.05, 0.2]
 //   # points: [{optim.lr: 0.1}, ...]  # ... or an explicit list of override sets
+//   # random: {samples: 16, seed: 0, space: {optim.lr: {log_uniform: [1.0e-4, 0.1]}}}  # ... or draws
+//   #                                 (trainers/sweep_search.h)
 //   metrics: [test.top1, test.macro_f1, val.top1]   # summary.json paths; the first ranks points
 //   stats: {metric: test.top1, baseline: 0, alpha: 0.05}   # all optional; these are the defaults
 //
