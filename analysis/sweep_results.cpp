@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "trainers/trainer.h"
@@ -65,6 +66,18 @@ std::string verdict(const PointStats& p, double alpha, bool larger_better) {
   return "no detectable difference";
 }
 
+/// "pruned at epoch N" for a halving run that stopped at a rung and was not promoted further.
+std::optional<std::string> pruned_status(const fs::path& run) {
+  try {
+    if (!fs::exists(run / "summary.json")) return std::nullopt;
+    const json s = json::parse(read_file(run / "summary.json"));
+    if (s.value("status", "") != "interrupted") return std::nullopt;
+    return "pruned at epoch " + std::to_string(s.value("epochs", 0));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 std::vector<SweepRun> collect_sweep_runs(const trainers::SweepSpec& spec) {
@@ -83,6 +96,7 @@ std::vector<SweepRun> collect_sweep_runs(const trainers::SweepSpec& spec) {
         r.train_seconds = summary->value("train_seconds", 0.0);
       } else {
         r.status = fs::exists(r.dir) ? "unfinished" : "missing";
+        if (spec.halving.on) r.status = pruned_status(r.dir).value_or(r.status);
       }
       runs.push_back(std::move(r));
     }

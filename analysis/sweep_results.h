@@ -25,7 +25,8 @@ namespace smlab::analysis {
 struct SweepRun {
   size_t point = 0;
   int64_t seed = 0;
-  std::string status;  ///< the summary's status when finished; "unfinished" (folder, no finished summary); "missing"
+  std::string status;  ///< the summary's status when finished; "unfinished" (folder, no finished summary);
+                       ///< "missing"; "pruned at epoch N" (halving stopped it at a rung)
   bool finished = false;
   std::vector<std::optional<double>> values;  ///< one per spec.metrics
   double train_seconds = 0;

@@ -33,12 +33,17 @@ std::string csv_field(const std::string& s) {
 json aggregate(const trainers::SweepSpec& spec, const std::vector<SweepRun>& runs) {
   json points = json::array();
   for (size_t i = 0; i < spec.points.size(); ++i) {
-    json agg = {{"point", i}, {"overrides", spec.points[i].label()}, {"runs", 0}, {"unfinished", 0}, {"missing", 0}};
+    json agg = {{"point", i}, {"overrides", spec.points[i].label()}, {"runs", 0}, {"unfinished", 0}, {"missing", 0},
+                {"pruned", 0}};
     std::vector<std::vector<double>> values(spec.metrics.size());
     for (const auto& r : runs) {
       if (r.point != i) continue;
-      const char* key = r.finished ? "runs" : r.status == "missing" ? "missing" : "unfinished";
+      const char* key = r.finished                        ? "runs"
+                        : r.status == "missing"             ? "missing"
+                        : r.status.rfind("pruned", 0) == 0 ? "pruned"
+                                                            : "unfinished";
       agg[key] = agg[key].get<int>() + 1;
+      if (r.status.rfind("pruned", 0) == 0) agg["pruned_at"] = r.status;
       for (size_t m = 0; m < spec.metrics.size(); ++m)
         if (r.finished && r.values[m]) values[m].push_back(*r.values[m]);
     }
@@ -72,6 +77,7 @@ std::string runs_cell(const json& p, size_t seeds) {
   std::vector<std::string> gaps;
   if (p["unfinished"].get<int>() > 0) gaps.push_back(std::to_string(p["unfinished"].get<int>()) + " unfinished");
   if (p["missing"].get<int>() > 0) gaps.push_back(std::to_string(p["missing"].get<int>()) + " missing");
+  if (p["pruned"].get<int>() > 0) gaps.push_back(p["pruned_at"].get<std::string>());
   return gaps.empty() ? s : s + " (" + text::join(gaps, ", ") + ")";
 }
 

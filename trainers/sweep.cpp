@@ -135,6 +135,15 @@ void parse_stats(const YAML::Node& n, const Where& where, SweepSpec* spec) {
 
 }  // namespace
 
+std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int64_t seed, const SweepOptions& o) {
+  auto ov = assignments(spec, spec.points[point]);
+  ov.push_back("experiment.seed=" + std::to_string(seed));
+  ov.push_back("experiment.name=" + spec.name + "-p" + std::to_string(point));
+  ov.push_back("train.progress=none");
+  for (const auto& e : o.extra_overrides) ov.push_back(e);
+  return ov;
+}
+
 fs::path sweep_run_folder(const SweepSpec& spec, size_t point, int64_t seed) {
   return spec.output_dir / spec.name / ("p" + std::to_string(point) + "-s" + std::to_string(seed));
 }
@@ -186,7 +195,7 @@ SweepSpec load_sweep(const fs::path& file) {
     return it == origins.end() ? config::Origin{file.string(), 0} : it->second;
   };
   const std::vector<std::string> allowed = {"base",    "name",       "seeds", "set", "grid",
-                                           "points",  "metrics",    "output_dir", "stats", "random"};
+                                           "points",  "metrics",    "output_dir", "stats", "random", "halving"};
   for (const auto& kv : raw) {
     const auto key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -225,6 +234,7 @@ SweepSpec load_sweep(const fs::path& file) {
   } else {
     spec.points = {SweepPoint{}};
   }
+  if (raw["halving"]) parse_halving(raw["halving"], where, &spec);
   // Resolve every point now: a bad override fails before any run starts.
   std::string default_metric;
   for (size_t i = 0; i < spec.points.size(); ++i) {
@@ -254,6 +264,7 @@ SweepSpec load_sweep(const fs::path& file) {
     }
   }
   if (raw["stats"]) parse_stats(raw["stats"], where, &spec);
+  if (spec.halving.on && spec.halving.metric.empty()) spec.halving.metric = "val." + default_metric;
   if (spec.stats.metric.empty()) spec.stats.metric = spec.metrics[0];
   return spec;
 }
@@ -268,12 +279,7 @@ struct Job {
 };
 
 std::vector<std::string> job_overrides(const SweepSpec& spec, const Job& j, const SweepOptions& o) {
-  auto ov = assignments(spec, spec.points[j.point]);
-  ov.push_back("experiment.seed=" + std::to_string(j.seed));
-  ov.push_back("experiment.name=" + spec.name + "-p" + std::to_string(j.point));
-  ov.push_back("train.progress=none");
-  for (const auto& e : o.extra_overrides) ov.push_back(e);
-  return ov;
+  return run_overrides(spec, j.point, j.seed, o);
 }
 
 pid_t spawn_job(const SweepSpec& spec, const Job& j, const SweepOptions& o, const std::string& device) {
@@ -322,6 +328,11 @@ void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t
 fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   TORCH_CHECK(static_cast<bool>(options.reporter), "run_sweep: SweepOptions.reporter is empty (pass analysis::write_sweep_results)");
   const fs::path dir = spec.output_dir / spec.name;
+  if (spec.halving.on) {
+    if (options.jobs > 1) throw config::ConfigError(spec.file.string() + ": halving: runs one run at a time for now (drop --jobs)");
+    run_halving(spec, options);
+    return dir;
+  }
   fs::create_directories(dir);
   std::vector<Job> jobs;
   std::vector<size_t> remaining(spec.points.size(), 0);

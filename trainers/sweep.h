@@ -12,6 +12,7 @@
 //   #                                 (trainers/sweep_search.h)
 //   metrics: [test.top1, test.macro_f1, val.top1]   # summary.json paths; the first ranks points
 //   stats: {metric: test.top1, baseline: 0, alpha: 0.05}   # all optional; these are the defaults
+//   # halving: {eta: 3, rungs: [1, 3, 9], metric: val.loss} # successive halving (sweep_halving.cpp)
 //
 // Runs land in <output_dir>/<sweep name>/p<i>-s<seed>/. A run whose summary.json says it finished
 // is skipped, so an interrupted sweep resumes where it stopped. The tables (results.csv, results.md,
@@ -42,6 +43,14 @@ struct SweepStats {
   double alpha = 0.05;      ///< significance level, also sets the confidence level (1 - alpha)
 };
 
+/// The `halving:` section: asynchronous successive halving (ASHA) over the points.
+struct SweepHalving {
+  bool on = false;
+  int eta = 3;                  ///< the top 1/eta of a rung is promoted to the next
+  std::vector<int64_t> rungs;   ///< epochs, increasing; the last is every run's train.epochs
+  std::string metric;           ///< a val.* summary path ranking the points at each rung
+};
+
 struct SweepSpec {
   std::filesystem::path file, base;
   std::string name;
@@ -51,6 +60,7 @@ struct SweepSpec {
   std::vector<std::string> metrics;
   std::filesystem::path output_dir;
   SweepStats stats;
+  SweepHalving halving;
 };
 
 /// Parses and validates a sweep file; every point's config is resolved up front, so a bad

@@ -113,4 +113,49 @@ std::vector<SweepPoint> random_points(const YAML::Node& section, const WhereFn& 
   return points;
 }
 
+void parse_halving(const YAML::Node& n, const WhereFn& where, SweepSpec* spec) {
+  if (!n.IsMap()) throw config::ConfigError(where("halving").str() + ": halving: expected {eta, rungs, metric}");
+  const std::vector<std::string> allowed = {"eta", "rungs", "metric"};
+  for (const auto& kv : n) {
+    const auto key = kv.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw config::ConfigError(where("halving." + key).str() + ": halving." + key + ": unknown key" +
+                                text::did_you_mean(key, allowed) + " (allowed: " + text::join(allowed, ", ") + ")");
+    }
+  }
+  auto& H = spec->halving;
+  H.on = true;
+  try {
+    if (n["eta"]) H.eta = n["eta"].as<int>();
+    if (n["rungs"]) H.rungs = n["rungs"].as<std::vector<int64_t>>();
+  } catch (const YAML::Exception&) {
+    throw config::ConfigError(where("halving").str() + ": halving: eta is an integer and rungs a list of epochs, e.g. [1, 3, 9]");
+  }
+  if (H.eta < 2) throw config::ConfigError(where("halving.eta").str() + ": halving.eta: expected an integer >= 2");
+  bool increasing = H.rungs.size() >= 2 && H.rungs[0] >= 1;
+  for (size_t i = 1; i < H.rungs.size(); ++i) increasing = increasing && H.rungs[i] > H.rungs[i - 1];
+  if (!increasing) {
+    throw config::ConfigError(where("halving.rungs").str() +
+                              ": halving.rungs: expected 2 or more increasing epoch counts from 1 on, e.g. [1, 3, 9]");
+  }
+  if (n["metric"]) {
+    H.metric = n["metric"].as<std::string>();
+    if (H.metric.rfind("val.", 0) != 0 || text::split(H.metric, '.').size() != 2) {
+      throw config::ConfigError(where("halving.metric").str() + ": halving.metric: '" + H.metric +
+                                "' should be a validation metric such as val.top1 or val.loss (rungs never look at test)");
+    }
+  }
+  auto sets_epochs = [](const std::vector<std::pair<std::string, std::string>>& ov) {
+    return std::any_of(ov.begin(), ov.end(), [](const auto& kv) { return kv.first == "train.epochs"; });
+  };
+  bool clash = sets_epochs(spec->common);
+  for (const auto& p : spec->points) clash = clash || sets_epochs(p.overrides);
+  if (clash) {
+    throw config::ConfigError(where("halving.rungs").str() + ": halving.rungs: the last rung is every run's train.epochs; "
+                              "remove train.epochs from set/grid/points");
+  }
+  spec->common.emplace_back("train.epochs", std::to_string(H.rungs.back()));
+  spec->common.emplace_back("train.eval_every", "1");
+}
+
 }  // namespace smlab::trainers
