@@ -81,13 +81,15 @@ std::string runs_cell(const json& p, size_t seeds) {
   return gaps.empty() ? s : s + " (" + text::join(gaps, ", ") + ")";
 }
 
-/// mean ± std, bold when best; "(k/n runs)" when the metric is missing from some finished runs.
+/// "mean ± std" over the seeds that reported the metric, bold when best; a single value has no spread
+/// to show, and a metric missing from some finished runs says over how many it was computed.
 std::string cell(const json& p, const std::string& metric, bool best) {
   if (!p.contains("metrics") || !p["metrics"].contains(metric)) return "-";
   const auto& c = p["metrics"][metric];
-  std::string s = num(c["mean"]) + " ± " + num(c["std"]);
-  if (best) s = "**" + s + "**";
   const int n = c["n"].get<int>(), runs = p["runs"].get<int>();
+  std::string s = num(c["mean"]);
+  if (n > 1) s += " ± " + num(c["std"]);
+  if (best) s = "**" + s + "**";
   return n < runs ? s + " (" + std::to_string(n) + "/" + std::to_string(runs) + " runs)" : s;
 }
 

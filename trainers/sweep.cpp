@@ -65,6 +65,16 @@ std::string fmt(double v) {
   return buf;
 }
 
+/// "mean ± std" over the seeds that reported the metric; a single value has no spread to show, and a
+/// metric missing from some finished runs says over how many it was computed.
+std::string cell(const json& c, int runs) {
+  const int n = c["n"].get<int>();
+  std::string out = fmt(c["mean"]);
+  if (n > 1) out += " ± " + fmt(c["std"]);
+  if (n < runs) out += " (" + std::to_string(n) + "/" + std::to_string(runs) + " runs)";
+  return out;
+}
+
 /// The cartesian product of a `grid:` mapping (key: [values]), in the file's key order.
 template <class Where>
 std::vector<SweepPoint> grid_points(const YAML::Node& grid, const Where& where) {
@@ -317,7 +327,7 @@ void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t
   if (p.contains("metrics")) {
     for (const auto& m : spec.metrics) {
       if (!p["metrics"].contains(m)) continue;
-      std::cout << " " << m << " " << fmt(p["metrics"][m]["mean"]) << " ± " << fmt(p["metrics"][m]["std"]);
+      std::cout << " " << m << " " << cell(p["metrics"][m], p["runs"].get<int>());
     }
   }
   std::cout << " (" << p["runs"] << "/" << spec.seeds.size() << " seeds)" << std::endl;
