@@ -143,6 +143,22 @@ void parse_stats(const YAML::Node& n, const Where& where, SweepSpec* spec) {
   }
 }
 
+/// The points of a sweep file: its grid, its list, its random draw, or the base alone.
+template <class Where>
+std::vector<SweepPoint> parse_points(const YAML::Node& raw, const Where& where) {
+  if ((raw["grid"] ? 1 : 0) + (raw["points"] ? 1 : 0) + (raw["random"] ? 1 : 0) > 1) {
+    throw config::ConfigError(where(raw["random"] ? "random" : "points").str() +
+                              ": give one of grid, points or random, not several");
+  }
+  if (raw["random"]) return random_points(raw["random"], where);
+  if (raw["grid"]) return grid_points(raw["grid"], where);
+  if (!raw["points"]) return {SweepPoint{}};
+  if (!raw["points"].IsSequence()) throw config::ConfigError(where("points").str() + ": points: expected a list of override mappings");
+  std::vector<SweepPoint> points;
+  for (const auto& p : raw["points"]) points.push_back({override_map(p, where("points"), "points")});
+  return points;
+}
+
 }  // namespace
 
 std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int64_t seed, const SweepOptions& o) {
@@ -230,20 +246,7 @@ SweepSpec load_sweep(const fs::path& file) {
   }
   if (spec.seeds.empty()) throw config::ConfigError(where("seeds").str() + ": seeds: needs at least one seed");
   if (raw["set"]) spec.common = override_map(raw["set"], where("set"), "set");
-  if ((raw["grid"] ? 1 : 0) + (raw["points"] ? 1 : 0) + (raw["random"] ? 1 : 0) > 1) {
-    throw config::ConfigError(where(raw["random"] ? "random" : "points").str() +
-                              ": give one of grid, points or random, not several");
-  }
-  if (raw["random"]) {
-    spec.points = random_points(raw["random"], where);
-  } else if (raw["grid"]) {
-    spec.points = grid_points(raw["grid"], where);
-  } else if (raw["points"]) {
-    if (!raw["points"].IsSequence()) throw config::ConfigError(where("points").str() + ": points: expected a list of override mappings");
-    for (const auto& p : raw["points"]) spec.points.push_back({override_map(p, where("points"), "points")});
-  } else {
-    spec.points = {SweepPoint{}};
-  }
+  spec.points = parse_points(raw, where);
   if (raw["halving"]) parse_halving(raw["halving"], where, &spec);
   // Resolve every point now: a bad override fails before any run starts.
   std::string default_metric;
@@ -333,7 +336,69 @@ void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t
   std::cout << " (" << p["runs"] << "/" << spec.seeds.size() << " seeds)" << std::endl;
 }
 
+/// jobs = 1: every run in this process, one after another.
+void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vector<Job>& jobs, std::vector<size_t>& remaining) {
+  for (const auto& j : jobs) {
+    auto ov = job_overrides(spec, j, options);
+    if (!options.device.empty()) ov.push_back("experiment.device=" + options.device);
+    TrainOptions to;
+    to.run_dir = j.run;
+    to.resume = j.resume;
+    try {
+      const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
+      train(cfg, to);
+    } catch (const std::exception& e) {  // one failed run does not stop the sweep; the table shows it
+      const fs::path log = j.run.parent_path() / (j.run.filename().string() + ".log");
+      std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
+      std::cerr << "[sweep] run " << j.run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
+    }
+    if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+  }
+}
+
+/// jobs > 1: `smlab train` processes, spread over the GPUs when there are several.
+void run_as_processes(const SweepSpec& spec, const SweepOptions& options, const std::vector<Job>& jobs,
+                      std::vector<size_t>& remaining) {
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  std::map<pid_t, std::pair<size_t, int>> running;  // pid -> (job, slot)
+  std::vector<bool> slot_busy(options.jobs, false);
+  size_t next = 0;
+  while (next < jobs.size() || !running.empty()) {
+    while (next < jobs.size() && static_cast<int>(running.size()) < options.jobs) {
+      int slot = 0;
+      while (slot_busy[slot]) ++slot;
+      std::string device = options.device;
+      if (device.empty() && gpus > 1) device = "cuda:" + std::to_string(slot % gpus);
+      running[spawn_job(spec, jobs[next], options, device)] = {next, slot};
+      slot_busy[slot] = true;
+      ++next;
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Job& j = jobs[it->second.first];
+    slot_busy[it->second.second] = false;
+    running.erase(it);
+    if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
+      std::cerr << "[sweep] run " << j.run.string() << " failed (see " << j.run.string() << ".log)\n";
+    }
+    if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+  }
+}
+
 }  // namespace
+
+void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options) {
+  const fs::path dir = spec.output_dir / spec.name;
+  const json res = options.reporter(spec);
+  std::cout << "[sweep] results: " << (dir / "results.md").string() << " and " << (dir / "results.csv").string() << "\n";
+  if (res["best_point"].get<int>() >= 0) {
+    std::cout << "[sweep] best by " << spec.metrics[0] << ": point " << res["best_point"] << " ("
+              << spec.points[res["best_point"].get<int>()].label() << ")\n";
+  }
+}
 
 fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   TORCH_CHECK(static_cast<bool>(options.reporter), "run_sweep: SweepOptions.reporter is empty (pass analysis::write_sweep_results)");
@@ -364,57 +429,11 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
     if (remaining[i] == 0) report_point(spec, options, i, spec.points.size());
 
   if (options.jobs <= 1) {
-    for (const auto& j : jobs) {
-      auto ov = job_overrides(spec, j, options);
-      if (!options.device.empty()) ov.push_back("experiment.device=" + options.device);
-      TrainOptions to;
-      to.run_dir = j.run;
-      to.resume = j.resume;
-      try {
-        const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
-        train(cfg, to);
-      } catch (const std::exception& e) {  // one failed run does not stop the sweep; the table shows it
-        const fs::path log = j.run.parent_path() / (j.run.filename().string() + ".log");
-        std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
-        std::cerr << "[sweep] run " << j.run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
-      }
-      if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
-    }
+    run_here(spec, options, jobs, remaining);
   } else {
-    const int gpus = static_cast<int>(torch::cuda::device_count());
-    std::map<pid_t, std::pair<size_t, int>> running;  // pid -> (job, slot)
-    std::vector<bool> slot_busy(options.jobs, false);
-    size_t next = 0;
-    while (next < jobs.size() || !running.empty()) {
-      while (next < jobs.size() && static_cast<int>(running.size()) < options.jobs) {
-        int slot = 0;
-        while (slot_busy[slot]) ++slot;
-        std::string device = options.device;
-        if (device.empty() && gpus > 1) device = "cuda:" + std::to_string(slot % gpus);
-        running[spawn_job(spec, jobs[next], options, device)] = {next, slot};
-        slot_busy[slot] = true;
-        ++next;
-      }
-      int status = 0;
-      const pid_t pid = ::waitpid(-1, &status, 0);
-      if (pid < 0) break;
-      auto it = running.find(pid);
-      if (it == running.end()) continue;
-      const Job& j = jobs[it->second.first];
-      slot_busy[it->second.second] = false;
-      running.erase(it);
-      if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
-        std::cerr << "[sweep] run " << j.run.string() << " failed (see " << j.run.string() << ".log)\n";
-      }
-      if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
-    }
+    run_as_processes(spec, options, jobs, remaining);
   }
-  const json res = options.reporter(spec);
-  std::cout << "[sweep] results: " << (dir / "results.md").string() << " and " << (dir / "results.csv").string() << "\n";
-  if (res["best_point"].get<int>() >= 0) {
-    std::cout << "[sweep] best by " << spec.metrics[0] << ": point " << res["best_point"] << " ("
-              << spec.points[res["best_point"].get<int>()].label() << ")\n";
-  }
+  print_sweep_outcome(spec, options);
   return dir;
 }
 

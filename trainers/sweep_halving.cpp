@@ -145,15 +145,10 @@ json run_halving(const SweepSpec& spec, const SweepOptions& options) {
   state["grid_epochs"] = grid;
   state["actions"] = actions;
   write_file_atomic(state_file, state.dump(1));
-  const json res = options.reporter(spec);
   std::cout << "[sweep] halving trained " << epochs_trained << " epochs against the grid's " << grid << " ("
             << (100.0 * static_cast<double>(epochs_trained) / static_cast<double>(grid)) << "%); "
             << r.value.back().size() << " point(s) reached the last rung\n";
-  std::cout << "[sweep] results: " << (dir / "results.md").string() << " and " << (dir / "results.csv").string() << "\n";
-  if (res["best_point"].get<int>() >= 0) {
-    std::cout << "[sweep] best by " << spec.metrics[0] << ": point " << res["best_point"] << " ("
-              << spec.points[res["best_point"].get<int>()].label() << ")\n";
-  }
+  print_sweep_outcome(spec, options);
   return state;
 }
 

@@ -39,6 +39,9 @@ std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int6
 /// so a killed sweep replays its decisions and redoes no finished rung. Returns that file's content.
 nlohmann::json run_halving(const SweepSpec& spec, const SweepOptions& options);
 
+/// Writes the final tables and prints where they are and the best point.
+void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options);
+
 /// The points of a `random:` section. A ConfigError naming the file, line and key (e.g.
 /// random.space.optim.lr) for an unknown distribution, an empty or reversed range, a non-positive
 /// log-uniform bound, an empty choice, or samples < 1.
