@@ -91,13 +91,18 @@ class SweepStatsOracle(unittest.TestCase):
         split, key = metric.split(".")
         for i, row in enumerate(values):
             for seed, v in zip(seeds, row):
-                if (i, seed) in skip:
-                    continue
                 run = os.path.join(out, name, f"p{i}-s{seed}")
                 os.makedirs(run, exist_ok=True)
+                summary = {"status": "completed", "val": {"top1": 0.5}, "train_seconds": 1.0}
+                if (i, seed) not in skip:  # a skipped run finished without reporting the metric
+                    summary.setdefault(split, {})[key] = v
                 with open(os.path.join(run, "summary.json"), "w") as f:
-                    json.dump({"status": "completed", split: {key: v}, "val": {"top1": 0.5}, "train_seconds": 1.0}, f)
+                    json.dump(summary, f)
         return sweep, os.path.join(out, name)
+
+    def read(self, folder, name):
+        with open(os.path.join(folder, name)) as f:
+            return f.read()
 
     def sweep(self, *args):
         return subprocess.run([BIN, "sweep", *args], capture_output=True, text=True)
@@ -176,7 +181,7 @@ class SweepStatsOracle(unittest.TestCase):
                 self.assertEqual(v, "no detectable difference")
         self.assertEqual(points[1]["verdict"], "better, significant after Holm")
         self.assertEqual(points[3]["verdict"], "worse, significant after Holm")
-        md = open(os.path.join(folder, "results.md")).read()
+        md = self.read(folder, "results.md")
         self.assertIn("**better, significant after Holm**", md)
         self.assertIn("How to read this", md)
 
@@ -194,7 +199,7 @@ class SweepStatsOracle(unittest.TestCase):
         seeds = list(range(12))
         values = [[0.5 + rng.gauss(0, 0.02) for _ in seeds], [0.45 + rng.gauss(0, 0.02) for _ in seeds],
                   [0.5 + rng.gauss(0, 0.02) for _ in seeds]]
-        # point 2 keeps only seed 0 (the others failed): shown, counted, not tested
+        # point 2 reports the metric for seed 0 only: shown, counted, not tested
         skip = {(2, s) for s in seeds[1:]}
         sweep, folder = self.prepare("loss", [0.1, 0.2, 0.3], seeds, values,
                                      "stats: {metric: test.loss, baseline: 0, alpha: 0.1}\n", "test.loss", skip)
@@ -202,8 +207,9 @@ class SweepStatsOracle(unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.stderr)
         res = self.sweep(sweep)
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("0 runs to do", res.stdout)
         runs, points = self.point_rows(folder)
-        self.assertEqual(sum(1 for r in runs if r["status"] == "missing"), 11)
+        self.assertEqual(sum(1 for r in runs if r["point"] == "2" and r["test.loss"] == ""), 11)
         self.check_against_scipy(values[:2], points[:2], 0, 0.1)
         for r in points[:2]:  # 12 seeds: bootstrap percentile interval around the mean
             self.assertEqual(r["ci_method"], "bootstrap")
@@ -211,9 +217,10 @@ class SweepStatsOracle(unittest.TestCase):
             self.assertGreater(float(r["ci_high"]), float(r["mean"]))
         self.assertEqual(points[1]["verdict"], "better, significant after Holm")  # lower loss is better
         self.assertEqual(points[2]["verdict"], "not tested: 1 shared seed (2 needed)")
-        self.assertEqual(points[2]["status"], "1/12 finished")
-        md = open(os.path.join(folder, "results.md")).read()
-        self.assertIn("| 1/12 (11 missing) |", md)
+        self.assertEqual(points[2]["status"], "12/12 finished")
+        self.assertEqual(points[2]["n"], "1")
+        md = self.read(folder, "results.md")
+        self.assertIn(" (1/12 runs) |", md)
         self.assertIn("90% CI", md)
         cmp = self.sweep(sweep, "--compare", "2", "0")
         self.assertEqual(cmp.returncode, 2)
