@@ -110,6 +110,8 @@ TEST(SweepHalving, KilledMidRungResumesToTheSameTable) {
   EXPECT_EQ(smlab::testing::wait_exit(pid), 128 + SIGKILL);
   const json at_kill = json::parse(smlab::read_file(state));
   ASSERT_LT(at_kill["results"].size(), whole["results"].size()) << "the sweep finished before it could be killed";
+  std::cout << "[halving] killed with " << at_kill["results"].size() << " of " << whole["results"].size()
+            << " rung results recorded\n";
   std::map<std::string, fs::file_time_type> stamps;  // runs whose last recorded rung is final at the kill
   for (const auto& [key, v] : at_kill["results"].items()) {
     const std::string p = key.substr(key.find('/') + 1);
