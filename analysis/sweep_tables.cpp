@@ -141,8 +141,8 @@ std::string stats_table(const trainers::SweepSpec& spec, const std::vector<Point
                         : p.verdict)
        << " |\n";
   }
-  md << "\nHow to read this: n counts the seeds that finished with `" << S.metric << "`. The CI is a range that "
-     << "contains the point's true mean in " << pct << " of repeated sweeps (Student t; bootstrap percentile from 10 "
+  md << "\nHow to read this: n counts the seeds that finished with `" << S.metric << "`. The CI is built so "
+     << "that it contains the point's true mean in " << pct << " of repeated sweeps (Student t; bootstrap percentile from 10 "
      << "seeds on). Δ is the point minus the baseline, averaged over the seeds both finished (pairs). p (paired t) is "
      << "the chance of a difference at least this large if the point and the baseline were equally good; p (Holm) "
      << "corrects it for testing every point against the same baseline, and a verdict of better or worse needs p (Holm) "
