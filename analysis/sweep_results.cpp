@@ -66,13 +66,14 @@ std::string verdict(const PointStats& p, double alpha, bool larger_better) {
   return "no detectable difference";
 }
 
-/// "pruned at epoch N" for a halving run that stopped at a rung and was not promoted further.
-std::optional<std::string> pruned_status(const fs::path& run) {
+/// "pruned at epoch N (val.loss 0.3120)" for a halving run that stopped at a rung and was not promoted further.
+std::optional<std::string> pruned_status(const fs::path& run, const std::string& metric) {
   try {
     if (!fs::exists(run / "summary.json")) return std::nullopt;
     const json s = json::parse(read_file(run / "summary.json"));
     if (s.value("status", "") != "interrupted") return std::nullopt;
-    return "pruned at epoch " + std::to_string(s.value("epochs", 0));
+    const auto v = trainers::metric_at(s, metric);
+    return "pruned at epoch " + std::to_string(s.value("epochs", 0)) + (v ? " (" + metric + " " + num(*v) + ")" : "");
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -96,7 +97,7 @@ std::vector<SweepRun> collect_sweep_runs(const trainers::SweepSpec& spec) {
         r.train_seconds = summary->value("train_seconds", 0.0);
       } else {
         r.status = fs::exists(r.dir) ? "unfinished" : "missing";
-        if (spec.halving.on) r.status = pruned_status(r.dir).value_or(r.status);
+        if (spec.halving.on) r.status = pruned_status(r.dir, spec.halving.metric).value_or(r.status);
       }
       runs.push_back(std::move(r));
     }

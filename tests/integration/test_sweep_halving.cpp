@@ -82,8 +82,8 @@ TEST(SweepHalving, FindsTheGridsBestWithAtMost40PercentOfItsEpochs) {
   }
   EXPECT_GE(finals, 1);
   const std::string md = smlab::read_file(dir / "halving" / "search" / "results.md");
-  EXPECT_NE(md.find("(pruned at epoch 1)"), std::string::npos) << md;
-  EXPECT_NE(md.find("(pruned at epoch 3)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 0/1 (pruned at epoch 1 (val.loss "), std::string::npos) << md;
+  EXPECT_NE(md.find("| 0/1 (pruned at epoch 3 (val.loss "), std::string::npos) << md;
 }
 
 TEST(SweepHalving, KilledMidRungResumesToTheSameTable) {
