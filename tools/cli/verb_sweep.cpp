@@ -13,8 +13,9 @@ Verb sweep_verb() {
   s.name = "sweep";
   s.summary = "run an ablation grid and write results.csv / results.md";
   s.description =
-      "Runs every point of the sweep file's grid (or list) for every seed, one line per point on the\n"
-      "console. Rerunning the same command skips finished runs and resumes interrupted ones from their\n"
+      "Runs every point of the sweep file's grid (or list, or `random:` draw) for every seed, one line per\n"
+      "point on the console; with a `halving:` section, successive halving trains only the promising points\n"
+      "to the end and prints the epochs saved. Rerunning the same command skips finished runs and resumes interrupted ones from their\n"
       "checkpoints. Tables: <output_dir>/<name>/results.csv (one row per run, then one per point) and\n"
       "results.md (mean ± std over seeds, best point in bold; then, on the stats metric, 95% confidence\n"
       "intervals and paired tests of every point against the baseline, Holm-corrected, with a verdict in\n"
