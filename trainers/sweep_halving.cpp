@@ -8,6 +8,8 @@
 // the epoch's end, after its checkpoint, so resuming it is the same as never having stopped (the
 // trainer's bit-identical resume). Each finished rung is recorded in halving.json before the next
 // decision; a killed sweep replays the same decisions from it and only trains what is missing.
+// Known gap: a kill in the moment between a rung's last.pt and its summary.json leaves a run whose
+// summary still shows the previous rung; resuming it trains one epoch past the rung before stopping.
 #include <algorithm>
 #include <fstream>
 #include <iostream>
