@@ -54,6 +54,14 @@ Verb sweep_verb() {
               for (size_t i = 0; i < spec.points.size(); ++i)
                 std::cout << "point " << i << ": " << spec.points[i].label() << "\n";
               std::cout << spec.points.size() << " points x " << spec.seeds.size() << " seeds\n";
+              const auto& st = spec.stats;
+              std::cout << "stats: " << st.metric << " against point " << st.baseline << " ("
+                        << spec.points[st.baseline].label() << "), alpha " << st.alpha << "\n";
+              if (spec.halving.on) {
+                std::cout << "halving: rungs " << nlohmann::json(spec.halving.rungs).dump() << " epochs, eta "
+                          << spec.halving.eta << ", by " << spec.halving.metric << " (the grid: "
+                          << spec.points.size() * spec.seeds.size() * spec.halving.rungs.back() << " epochs)\n";
+              }
               return 0;
             }
             trainers::run_sweep(spec, o);
