@@ -159,13 +159,15 @@ std::string csv_table(const trainers::SweepSpec& spec, const std::vector<SweepRu
   std::ostringstream csv;
   csv << "row,point,overrides,seed,status";
   for (const auto& m : spec.metrics) csv << "," << m;
-  csv << ",train_seconds,run_dir,stats_metric,n,mean,std,ci_low,ci_high,ci_method,baseline,pairs,diff,diff_ci_low,"
-         "diff_ci_high,t,p_t,p_holm,p_signflip,signflip_patterns,signflip_exact,d_z,verdict\n";
+  // The timing and run-folder columns come last (empty on point rows), so that a comparison of two
+  // sweeps' tables can drop them.
+  csv << ",stats_metric,n,mean,std,ci_low,ci_high,ci_method,baseline,pairs,diff,diff_ci_low,diff_ci_high,t,p_t,"
+         "p_holm,p_signflip,signflip_patterns,signflip_exact,d_z,verdict,train_seconds,run_dir\n";
   const std::string no_stats(20, ',');  // the stats columns, empty on run rows
   for (const auto& r : runs) {
     csv << "run," << r.point << "," << csv_field(spec.points[r.point].label()) << "," << r.seed << "," << r.status;
     for (const auto& v : r.values) csv << "," << (v ? num(*v) : "");
-    csv << "," << (r.finished ? num(r.train_seconds) : "") << "," << csv_field(r.dir.string()) << no_stats << "\n";
+    csv << no_stats << "," << (r.finished ? num(r.train_seconds) : "") << "," << csv_field(r.dir.string()) << "\n";
   }
   for (const auto& p : st) {
     const json& agg = points[p.point];
@@ -173,7 +175,7 @@ std::string csv_table(const trainers::SweepSpec& spec, const std::vector<SweepRu
         << spec.seeds.size() << " finished";
     for (const auto& m : spec.metrics)
       csv << "," << (agg.contains("metrics") && agg["metrics"].contains(m) ? full(agg["metrics"][m]["mean"]) : "");
-    csv << ",,," << spec.stats.metric << "," << p.values.size() << ","
+    csv << "," << spec.stats.metric << "," << p.values.size() << ","
         << (p.values.empty() ? "," : full(stats::mean(p.values)) + "," + full(stats::sample_sd(p.values))) << ",";
     csv << (p.ci ? full(p.ci->low) + "," + full(p.ci->high) + "," + p.ci->method : ",,") << ","
         << spec.stats.baseline << "," << (p.is_baseline ? "" : std::to_string(p.shared)) << ",";
@@ -185,7 +187,7 @@ std::string csv_table(const trainers::SweepSpec& spec, const std::vector<SweepRu
     } else {
       csv << ",,,,,,,,,";
     }
-    csv << "," << csv_field(p.verdict) << "\n";
+    csv << "," << csv_field(p.verdict) << ",,\n";
   }
   return csv.str();
 }

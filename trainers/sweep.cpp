@@ -17,6 +17,8 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
+#include "core/error.h"
+#include "core/file_lock.h"
 #include "core/text.h"
 #include "trainers/sweep_search.h"
 #include "trainers/trainer.h"
@@ -344,15 +346,21 @@ void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vec
     TrainOptions to;
     to.run_dir = j.run;
     to.resume = j.resume;
+    int signal = 0;
     try {
       const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
-      train(cfg, to);
+      signal = train(cfg, to).signal;
     } catch (const std::exception& e) {  // one failed run does not stop the sweep; the table shows it
       const fs::path log = j.run.parent_path() / (j.run.filename().string() + ".log");
       std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
       std::cerr << "[sweep] run " << j.run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
     }
     if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+    if (signal != 0) {  // the run saved its checkpoint; the rest of the sweep waits for a rerun
+      options.reporter(spec);
+      throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " after " + j.run.string() +
+                                    " saved its checkpoint; rerun the same command to resume the sweep");
+    }
   }
 }
 
@@ -403,12 +411,18 @@ void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options) {
 fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   TORCH_CHECK(static_cast<bool>(options.reporter), "run_sweep: SweepOptions.reporter is empty (pass analysis::write_sweep_results)");
   const fs::path dir = spec.output_dir / spec.name;
+  if (spec.halving.on && options.jobs > 1)
+    throw config::ConfigError(spec.file.string() + ": halving: runs one run at a time for now (drop --jobs)");
+  fs::create_directories(dir);
+  // One sweep per folder: a second would start the same runs and race on results.md (and halving.json).
+  const FileLock lock = FileLock::acquire(dir / ".lock", "sweep folder " + dir.string() +
+                                                             " is in use by another smlab sweep; wait for it to finish",
+                                          /*remove_on_release=*/true);
+  remove_stale_temporaries(dir);
   if (spec.halving.on) {
-    if (options.jobs > 1) throw config::ConfigError(spec.file.string() + ": halving: runs one run at a time for now (drop --jobs)");
     run_halving(spec, options);
     return dir;
   }
-  fs::create_directories(dir);
   std::vector<Job> jobs;
   std::vector<size_t> remaining(spec.points.size(), 0);
   for (size_t i = 0; i < spec.points.size(); ++i) {

@@ -60,22 +60,26 @@ std::optional<double> train_to(const SweepSpec& spec, const SweepOptions& o, siz
   to.resume = resume;
   if (epochs < spec.halving.rungs.back()) to.hooks.push_back(std::make_shared<StopAtEpoch>(epochs));
   json summary;
+  int signal = 0;
   try {
     auto ov = run_overrides(spec, point, seed, o);
     if (!o.device.empty()) ov.push_back("experiment.device=" + o.device);
     const auto cfg = config::load(resume ? run / "config.yaml" : spec.base, resume ? std::vector<std::string>{} : ov);
-    summary = train(cfg, to).summary;
+    const auto result = train(cfg, to);
+    summary = result.summary;
+    signal = result.signal;
   } catch (const std::exception& e) {
     const fs::path log = run.parent_path() / (run.filename().string() + ".log");
     std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
     std::cerr << "[sweep] run " << run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
     return std::nullopt;
   }
-  if (summary.value("epochs", int64_t{-1}) != epochs && summary.value("status", "") == "interrupted") {
-    // A signal stopped the run before its rung: its last value is not the rung's. Stop the sweep.
-    throw UserError("run " + run.string() + " was interrupted at epoch " + std::to_string(summary.value("epochs", 0)) +
-                    " before its rung of " + std::to_string(epochs) +
-                    " epochs; its checkpoint is saved: rerun the same command to resume the sweep");
+  if (signal != 0) {
+    // A signal stopped the run (after its checkpoint): its last value is not the rung's. Stop the sweep.
+    o.reporter(spec);
+    throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " in " + run.string() + " at epoch " +
+                                  std::to_string(summary.value("epochs", 0)) + " of its rung of " + std::to_string(epochs) +
+                                  "; rerun the same command to resume the sweep");
   }
   return metric_at(summary, spec.halving.metric);
 }

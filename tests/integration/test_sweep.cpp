@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "analysis/sweep_results.h"
 #include "core/atomic_file.h"
@@ -31,8 +32,8 @@ TEST(Sweep, GridBySeedsProducesTablesAndResumes) {
   std::ifstream csv(out / "results.csv");
   std::string header, line;
   std::getline(csv, header);
-  EXPECT_EQ(header.rfind("row,point,overrides,seed,status,test.top1,test.loss,train_seconds,run_dir,stats_metric,", 0), 0u)
-      << header;
+  EXPECT_EQ(header.rfind("row,point,overrides,seed,status,test.top1,test.loss,stats_metric,n,mean,", 0), 0u) << header;
+  EXPECT_EQ(header.substr(header.size() - 30), ",verdict,train_seconds,run_dir") << header;
   int run_rows = 0, point_rows = 0;
   while (std::getline(csv, line)) (line.rfind("run,", 0) == 0 ? run_rows : point_rows)++;
   EXPECT_EQ(run_rows, 8);
@@ -71,8 +72,19 @@ TEST(Sweep, GridBySeedsProducesTablesAndResumes) {
   EXPECT_NE(md2.find("| 3 | `model.hidden=[16, 16] optim.lr=0.2` | 1/2 (1 missing) |"), std::string::npos) << md2;
   EXPECT_NE(md2.find("not tested: 1 shared seed (2 needed)"), std::string::npos) << md2;
   EXPECT_NE(md2.find("| 2 | `model.hidden=[16, 16] optim.lr=0.01` | 1/2 (1 unfinished) |"), std::string::npos) << md2;
-  EXPECT_NE(smlab::read_file(out / "results.csv").find("run,3,\"model.hidden=[16, 16] optim.lr=0.2\",1,missing"),
-            std::string::npos);
+  const std::string csv2 = smlab::read_file(out / "results.csv");
+  EXPECT_NE(csv2.find("run,3,\"model.hidden=[16, 16] optim.lr=0.2\",1,missing"), std::string::npos) << csv2;
+  // every row has the header's columns
+  std::istringstream rows(csv2);
+  for (std::string row; std::getline(rows, row);) {
+    int fields = 1;
+    bool quoted = false;
+    for (char c : row) {
+      if (c == '"') quoted = !quoted;
+      if (c == ',' && !quoted) ++fields;
+    }
+    EXPECT_EQ(fields, 29) << row;
+  }
 }
 
 TEST(Sweep, BadOverrideFailsBeforeAnyRunNamingTheSweepFile) {
