@@ -2,6 +2,7 @@
 #include "inference/artifact.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -163,6 +164,7 @@ InputSpec InputSpec::from_json(const json& j, int format, const std::string& whe
 
 json OutputSpec::to_json() const {
   json j = {{"task", enum_name(task, kTasks)}, {"classes", classes}, {"dim", dim}, {"outputs", output_kind_name(outputs)}};
+  if (temperature != 1.0) j["temperature"] = temperature;
   if (embed)
     j["embed"] = {{"methods", {"embed", "forward_embed"}},
                   {"dim", embed->dim},
@@ -187,6 +189,9 @@ OutputSpec OutputSpec::from_json(const json& j, const std::string& where) {
   if (o.classification() && static_cast<int64_t>(o.classes.size()) != o.dim)
     throw UserError(where + ": " + std::to_string(o.classes.size()) + " class names for " + std::to_string(o.dim) +
                     " outputs");
+  o.temperature = field_or<double>(j, "temperature", 1.0, where);
+  if (!(o.temperature > 0) || !std::isfinite(o.temperature))
+    throw UserError(where + ": output.temperature must be a positive number, got " + std::to_string(o.temperature));
   if (j.contains("embed") && j.at("embed").is_object()) {
     const auto& e = j.at("embed");
     o.embed = EmbedSpec{field<int64_t>(e, "dim", where), field_or<std::string>(e, "classifier", "", where),

@@ -103,6 +103,9 @@ struct OutputSpec {
   std::vector<std::string> classes;
   int64_t dim = 0;  ///< output width: classes, or regression targets
   OutputKind outputs = OutputKind::Logits;
+  /// Temperature of `smlab calibrate` (1 = none): consumers divide the logits by it before the
+  /// softmax; `smlab score` does. Logits artifacts only.
+  double temperature = 1.0;
   std::optional<EmbedSpec> embed;
   std::optional<EnsembleSpec> ensemble;
 

@@ -46,7 +46,8 @@ Scored scored(const RowFormat& f, const torch::Tensor& y, const torch::Tensor& e
   Scored s;
   const auto out = y.to(torch::kFloat).contiguous();
   if (f.output.classification()) {
-    s.values = f.output.outputs == OutputKind::Probabilities ? out : torch::softmax(out, 1).contiguous();
+    s.values = f.output.outputs == OutputKind::Probabilities ? out
+                                                             : torch::softmax(out / f.output.temperature, 1).contiguous();
     std::tie(s.top_p, s.top_i) = s.values.topk(f.top_k, 1);
     s.top_p = s.top_p.contiguous();
     s.top_i = s.top_i.contiguous();

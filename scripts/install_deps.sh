@@ -8,7 +8,7 @@
 #     every libtorch library resolves (libcuda.so.1, the GPU driver, may be absent on CPU machines).
 #     If anything else is missing, it falls back to the full install with all dependencies.
 #   - Test/benchmark-only Python packages in the same venv: torchvision 0.26, tensorboard, numpy,
-#     sentencepiece, h5py. They are never used at run time.
+#     sentencepiece, h5py, scikit-learn (the oracle of `smlab eval`'s report). They are never used at run time.
 #   - CMake >= 3.28 in the venv (Debian 12's 3.25 lacks the CUDA20 dialect for nvcc).
 # Usage: bash scripts/install_deps.sh            (SMLAB_VENV overrides the venv path)
 set -euo pipefail
@@ -37,7 +37,7 @@ else
 fi
 
 # ---------------------------------------------------------------- venv with torch
-if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, tensorboard, numpy, scipy, sentencepiece, h5py" 2>/dev/null; then
+if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, tensorboard, numpy, scipy, sentencepiece, h5py, sklearn" 2>/dev/null; then
   log "venv ready at $VENV (torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'))"
   exit 0
 fi
@@ -82,6 +82,6 @@ log "ldd: every libtorch library resolves"
 
 log "installing test/benchmark packages (torchvision $TORCHVISION_VERSION, tensorboard, numpy, ...)"
 "${PIP[@]}" --no-deps "torchvision==$TORCHVISION_VERSION"
-"${PIP[@]}" numpy scipy pillow tensorboard sentencepiece h5py pyyaml "cmake>=3.28,<4"
+"${PIP[@]}" numpy scipy pillow tensorboard sentencepiece h5py pyyaml scikit-learn "cmake>=3.28,<4"
 "$VENV/bin/python" -c "import torch, torchvision; print('[install_deps] torch', torch.__version__, 'torchvision', torchvision.__version__)"
 touch "$STAMP"

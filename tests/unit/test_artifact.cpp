@@ -95,6 +95,21 @@ TEST(Artifact, Format2RoundTripsAndIsWhatFormat1MapsTo) {
   }
 }
 
+TEST(Artifact, ACalibrationTemperatureRoundTripsAndMustBePositive) {
+  auto spec = ArtifactSpec::from_json(json::parse(kImageV1), "t.pt");
+  EXPECT_EQ(spec.output.temperature, 1.0);
+  spec.format = inf::kArtifactFormat;
+  EXPECT_FALSE(spec.to_json()["output"].contains("temperature")) << "an uncalibrated artifact writes no temperature";
+  spec.output.temperature = 1.5147;
+  auto j = spec.to_json();
+  EXPECT_EQ(ArtifactSpec::from_json(j, "t.pt").output.temperature, 1.5147);
+  for (double bad : {0.0, -2.0}) {
+    j["output"]["temperature"] = bad;
+    smlab::testing::expect_user_error([&] { ArtifactSpec::from_json(j, "t.pt"); },
+                                      {"t.pt", "output.temperature must be a positive number"});
+  }
+}
+
 TEST(Artifact, UnknownValuesAndNewerFormatsAreRefusedWithTheFix) {
   auto j = json::parse(kImageV1);
   j["input"]["kind"] = "hologram";

@@ -144,7 +144,7 @@ std::string render_help(const VerbSpec& spec) {
 }
 
 const std::vector<Verb>& verbs() {
-  static const std::vector<Verb> all = {train_verb(),  eval_verb(),      sweep_verb(),  export_verb(), ensemble_verb(),
+  static const std::vector<Verb> all = {train_verb(),  eval_verb(),      calibrate_verb(), sweep_verb(),  export_verb(), ensemble_verb(),
                                         score_verb(),  pack_verb(),      tokenizer_verb(), bench_verb(),
                                         config_verb(), import_weights_verb(), cv_verb(), forecast_eval_verb(),
                                         segment_verb(), info_verb()};

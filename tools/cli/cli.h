@@ -87,6 +87,7 @@ std::vector<std::string> overrides_from(const Args& args, size_t first);
 Verb info_verb();
 Verb train_verb();
 Verb eval_verb();
+Verb calibrate_verb();
 Verb sweep_verb();
 Verb export_verb();
 Verb ensemble_verb();

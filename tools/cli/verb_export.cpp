@@ -43,10 +43,29 @@ void refuse_run_files(const fs::path& run, const fs::path& out) {
   if (rel.empty() || rel.native().rfind("..", 0) == 0) return;  // outside the run folder
   const std::string first = rel.begin()->string();
   for (const char* owned : {"checkpoints", "tb", "config.yaml", "meta.json", "metrics.jsonl", "summary.json",
-                            "preprocessing.json", "finetune.json", ".lock"})
+                            "preprocessing.json", "finetune.json", "calibration.json", ".lock"})
     if (first == owned)
       throw UsageError("--output " + out.string() + " would overwrite the run's own " + first +
                        "; write the artifact elsewhere, e.g. " + (r / "model.pt").string());
+}
+
+/// The temperature of `smlab calibrate` (RUN/calibration.json), recorded in the artifact for the
+/// checkpoint it was fitted on.
+void carry_calibration(const fs::path& run, inference::Artifact& a, bool skip) {
+  const fs::path f = run / "calibration.json";
+  if (skip || !fs::exists(f)) return;
+  const auto c = nlohmann::json::parse(read_file(f));
+  if (c.value("checkpoint", "") != a.spec.checkpoint) {
+    std::cerr << "[export] " << f.string() << " was fitted on the " << c.value("checkpoint", "?")
+              << " checkpoint, not " << a.spec.checkpoint << ": not applied (run smlab calibrate --checkpoint "
+              << a.spec.checkpoint << ")\n";
+    return;
+  }
+  if (!a.spec.output.classification() || a.spec.output.outputs != inference::OutputKind::Logits)
+    throw UserError(f.string() + ": a temperature applies to a classifier's logits, and this artifact outputs " +
+                    inference::output_kind_name(a.spec.output.outputs) + "; pass --no-calibration");
+  a.spec.output.temperature = c.at("temperature").get<double>();
+  std::cout << "calibration: temperature " << a.spec.output.temperature << " from " << f.string() << "\n";
 }
 
 }  // namespace
@@ -67,7 +86,8 @@ Verb export_verb() {
   s.flags = {{"output", "FILE", "artifact path", "<run>/model.pt"},
              {"checkpoint", "WHICH", "best or last", "best"},
              {"sample", "N", "tabular models: also write N test-split rows as <output>.sample.csv, an input for "
-                             "'smlab score'", "0"}};
+                             "'smlab score'", "0"},
+             {"no-calibration", "", "do not record the temperature of RUN/calibration.json (smlab calibrate)", ""}};
   s.examples = {"smlab export runs/quickstart/latest", "smlab export runs/quickstart/latest --output quickstart.pt"};
   return {s, [](const Args& args) {
             const auto which = inference::parse_checkpoint(args.get("checkpoint"));
@@ -78,6 +98,7 @@ Verb export_verb() {
             auto artifact = inference::export_model(*r.model, r.cfg, r.info);
             artifact.spec.run = fs::absolute(r.run.path()).lexically_normal().string();
             artifact.spec.checkpoint = inference::checkpoint_name(which);
+            carry_calibration(r.run.path(), artifact, args.has("no-calibration"));
             inference::save_artifact(artifact, out);
             const auto tok = artifact.files.find(inference::kArtifactTokenizerFile);
             if (tok != artifact.files.end()) write_file_atomic(out.string() + ".tokenizer.model", tok->second);

@@ -1,4 +1,4 @@
-// `smlab train`, `smlab eval` and `smlab config`.
+// `smlab train` and `smlab config` (`smlab eval` and `smlab calibrate`: verb_eval.cpp).
 #include <iostream>
 
 #include "core/atomic_file.h"
@@ -100,47 +100,6 @@ Verb train_verb() {
             }
             // Stopped by SIGINT/SIGTERM with its checkpoint saved: 128 + signal, as for a killed command.
             return result.signal ? 128 + result.signal : 0;
-          }};
-}
-
-Verb eval_verb() {
-  VerbSpec s;
-  s.name = "eval";
-  s.summary = "evaluate a run's checkpoint on one of its splits";
-  s.description = "Loads the run's resolved config and checkpoint, evaluates, prints the metrics as JSON and\n"
-                  "writes them to <run>/eval_<split>_<checkpoint>.json.";
-  s.positionals = {{"run", "run folder (e.g. runs/quickstart/latest)"},
-                   {"key=value", "config overrides, e.g. data.eval_batch_size=512", false, true}};
-  s.flags = {{"split", "NAME", "train, val or test", "test"},
-             {"checkpoint", "WHICH", "best or last", "best"},
-             {"device", "DEV", "auto, cpu, cuda or cuda:N", ""}};
-  s.examples = {"smlab eval runs/quickstart/latest", "smlab eval runs/quickstart/latest --split val --checkpoint last"};
-  return {s, [](const Args& args) {
-            const std::string split_name = args.get("split");
-            datasets::Split split;
-            if (split_name == "train") split = datasets::Split::Train;
-            else if (split_name == "val") split = datasets::Split::Val;
-            else if (split_name == "test") split = datasets::Split::Test;
-            else throw UsageError("--split must be train, val or test, got '" + split_name + "'");
-            const auto which = inference::parse_checkpoint(args.get("checkpoint"));
-            std::optional<c10::Device> dev;  // --device, else the run's experiment.device
-            if (!args.get("device").empty()) dev = resolve_device(args.get("device"));
-            auto r = inference::open_run(args.positional(0), which, dev, overrides_from(args, 1),
-                                         [split](const config::Config& c) { return datasets::build(c, split); });
-            const auto& cfg = r.cfg;
-            const auto& run = r.run;
-            const auto& device = r.device;
-            auto ds = r.data;
-            auto& model = r.model;
-            datasets::Loader loader(ds, trainers::eval_loader_options(cfg, device));
-            auto loss = trainers::loss_registry().get(cfg.name_of("loss")).make(cfg);
-            auto m = trainers::evaluate(*model, loader, loss, device, cfg);
-            m["split"] = split_name;
-            m["checkpoint"] = inference::checkpoint_name(which);
-            write_file_atomic(run.path() / ("eval_" + split_name + "_" + inference::checkpoint_name(which) + ".json"),
-                              m.dump(2) + "\n");
-            std::cout << m.dump(2) << "\n";
-            return 0;
           }};
 }
 
