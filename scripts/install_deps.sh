@@ -39,7 +39,7 @@ else
 fi
 
 # ---------------------------------------------------------------- venv with torch
-if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, tensorboard, numpy, sentencepiece, h5py, sklearn, captum" 2>/dev/null; then
+if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, tensorboard, numpy, scipy, sentencepiece, h5py, sklearn, captum" 2>/dev/null; then
   log "venv ready at $VENV (torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'))"
   exit 0
 fi
@@ -84,7 +84,7 @@ log "ldd: every libtorch library resolves"
 
 log "installing test/benchmark packages (torchvision $TORCHVISION_VERSION, tensorboard, numpy, ...)"
 "${PIP[@]}" --no-deps "torchvision==$TORCHVISION_VERSION"
-"${PIP[@]}" numpy pillow tensorboard sentencepiece h5py pyyaml scikit-learn "cmake>=3.28,<4"
+"${PIP[@]}" numpy scipy pillow tensorboard sentencepiece h5py pyyaml scikit-learn "cmake>=3.28,<4"
 "${PIP[@]}" --no-deps "captum==0.9.0"
 "${PIP[@]}" matplotlib tqdm packaging
 "$VENV/bin/python" -c "import torch, torchvision; print('[install_deps] torch', torch.__version__, 'torchvision', torchvision.__version__)"

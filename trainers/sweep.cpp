@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/file_lock.h"
 #include "core/text.h"
+#include "trainers/sweep_search.h"
 #include "trainers/trainer.h"
 
 extern char** environ;
@@ -58,40 +59,6 @@ std::vector<std::pair<std::string, std::string>> override_map(const YAML::Node& 
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& kv : n) out.emplace_back(kv.first.as<std::string>(), flow(kv.second));
   return out;
-}
-
-fs::path run_folder(const SweepSpec& spec, size_t point, int64_t seed) {
-  return spec.output_dir / spec.name / ("p" + std::to_string(point) + "-s" + std::to_string(seed));
-}
-
-std::optional<json> finished_summary(const fs::path& run) {
-  const fs::path f = run / "summary.json";
-  if (!fs::exists(f)) return std::nullopt;
-  try {
-    json s = json::parse(read_file(f));
-    const std::string status = s.value("status", "");
-    if (status == "completed" || status == "early_stopped" || status == "max_steps" || status == "nonfinite_loss")
-      return s;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
-
-std::optional<double> metric_at(const json& summary, const std::string& path) {
-  const json* cur = &summary;
-  for (const auto& part : text::split(path, '.')) {
-    if (!cur->is_object() || !cur->contains(part)) return std::nullopt;
-    cur = &(*cur)[part];
-  }
-  if (!cur->is_number()) return std::nullopt;
-  return cur->get<double>();
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 std::string fmt(double v) {
@@ -133,7 +100,120 @@ std::vector<SweepPoint> grid_points(const YAML::Node& grid, const Where& where) 
   return points;
 }
 
+/// The `stats:` section (metric, baseline, alpha); unknown keys are refused like the top level's.
+template <class Where>
+void parse_stats(const YAML::Node& n, const Where& where, SweepSpec* spec) {
+  if (!n.IsMap()) throw config::ConfigError(where("stats").str() + ": stats: expected a mapping (metric, baseline, alpha)");
+  const std::vector<std::string> allowed = {"metric", "baseline", "alpha"};
+  for (const auto& kv : n) {
+    const auto key = kv.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw config::ConfigError(where("stats." + key).str() + ": stats." + key + ": unknown stats key" +
+                                text::did_you_mean(key, allowed) + " (allowed: " + text::join(allowed, ", ") + ")");
+    }
+  }
+  auto& st = spec->stats;
+  if (n["metric"]) {
+    st.metric = n["metric"].as<std::string>();
+    if (std::find(spec->metrics.begin(), spec->metrics.end(), st.metric) == spec->metrics.end()) {
+      throw config::ConfigError(where("stats.metric").str() + ": stats.metric: '" + st.metric +
+                                "' is not among the sweep's metrics (" + text::join(spec->metrics, ", ") + ")");
+    }
+  }
+  if (n["alpha"]) {
+    try {
+      st.alpha = n["alpha"].as<double>();
+    } catch (const YAML::Exception&) {
+      st.alpha = -1;
+    }
+    if (!(st.alpha > 0 && st.alpha < 0.5)) {
+      throw config::ConfigError(where("stats.alpha").str() + ": stats.alpha: expected a number in (0, 0.5), e.g. 0.05");
+    }
+  }
+  if (n["baseline"]) {
+    try {
+      st.baseline = find_point(*spec, n["baseline"].as<std::string>(), "stats.baseline");
+    } catch (const config::ConfigError& e) {
+      const std::string m = e.what();
+      throw config::ConfigError(where("stats.baseline").str() + m.substr(spec->file.string().size()));
+    }
+    st.baseline_named = true;
+    if (spec->seeds.size() < 2) {
+      throw config::ConfigError(where("stats.baseline").str() + ": stats.baseline: a paired test needs at least 2 seeds, "
+                                "but seeds has " + std::to_string(spec->seeds.size()) + " (e.g. seeds: [0, 1, 2])");
+    }
+  }
+}
+
+/// The points of a sweep file: its grid, its list, its random draw, or the base alone.
+template <class Where>
+std::vector<SweepPoint> parse_points(const YAML::Node& raw, const Where& where) {
+  if ((raw["grid"] ? 1 : 0) + (raw["points"] ? 1 : 0) + (raw["random"] ? 1 : 0) > 1) {
+    throw config::ConfigError(where(raw["random"] ? "random" : "points").str() +
+                              ": give one of grid, points or random, not several");
+  }
+  if (raw["random"]) return random_points(raw["random"], where);
+  if (raw["grid"]) return grid_points(raw["grid"], where);
+  if (!raw["points"]) return {SweepPoint{}};
+  if (!raw["points"].IsSequence()) throw config::ConfigError(where("points").str() + ": points: expected a list of override mappings");
+  std::vector<SweepPoint> points;
+  for (const auto& p : raw["points"]) points.push_back({override_map(p, where("points"), "points")});
+  return points;
+}
+
 }  // namespace
+
+std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int64_t seed, const SweepOptions& o) {
+  auto ov = assignments(spec, spec.points[point]);
+  ov.push_back("experiment.seed=" + std::to_string(seed));
+  ov.push_back("experiment.name=" + spec.name + "-p" + std::to_string(point));
+  ov.push_back("train.progress=none");
+  for (const auto& e : o.extra_overrides) ov.push_back(e);
+  return ov;
+}
+
+fs::path sweep_run_folder(const SweepSpec& spec, size_t point, int64_t seed) {
+  return spec.output_dir / spec.name / ("p" + std::to_string(point) + "-s" + std::to_string(seed));
+}
+
+std::optional<json> finished_summary(const fs::path& run) {
+  const fs::path f = run / "summary.json";
+  if (!fs::exists(f)) return std::nullopt;
+  try {
+    json s = json::parse(read_file(f));
+    const std::string status = s.value("status", "");
+    if (status == "completed" || status == "early_stopped" || status == "max_steps" || status == "nonfinite_loss")
+      return s;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::optional<double> metric_at(const json& summary, const std::string& path) {
+  const json* cur = &summary;
+  for (const auto& part : text::split(path, '.')) {
+    if (!cur->is_object() || !cur->contains(part)) return std::nullopt;
+    cur = &(*cur)[part];
+  }
+  if (!cur->is_number()) return std::nullopt;
+  return cur->get<double>();
+}
+
+size_t find_point(const SweepSpec& spec, const std::string& ref, const std::string& what) {
+  const std::string r = text::trim(ref);
+  if (!r.empty() && r.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t i = std::stoul(r);
+    if (i < spec.points.size()) return i;
+  }
+  for (size_t i = 0; i < spec.points.size(); ++i)
+    if (spec.points[i].label() == r) return i;
+  std::vector<std::string> known;
+  for (size_t i = 0; i < spec.points.size() && i < 20; ++i) known.push_back(std::to_string(i) + ": " + spec.points[i].label());
+  if (spec.points.size() > 20) known.push_back("...");
+  throw config::ConfigError(spec.file.string() + ": " + what + ": '" + r + "' is not a point of the sweep (give an index 0-" +
+                            std::to_string(spec.points.size() - 1) + " or an override label; points: " +
+                            text::join(known, "; ") + ")");
+}
 
 SweepSpec load_sweep(const fs::path& file) {
   Origins origins;
@@ -142,7 +222,8 @@ SweepSpec load_sweep(const fs::path& file) {
     auto it = origins.find(key);
     return it == origins.end() ? config::Origin{file.string(), 0} : it->second;
   };
-  const std::vector<std::string> allowed = {"base", "name", "seeds", "set", "grid", "points", "metrics", "output_dir"};
+  const std::vector<std::string> allowed = {"base",    "name",       "seeds", "set", "grid",
+                                           "points",  "metrics",    "output_dir", "stats", "random", "halving"};
   for (const auto& kv : raw) {
     const auto key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -167,17 +248,8 @@ SweepSpec load_sweep(const fs::path& file) {
   }
   if (spec.seeds.empty()) throw config::ConfigError(where("seeds").str() + ": seeds: needs at least one seed");
   if (raw["set"]) spec.common = override_map(raw["set"], where("set"), "set");
-  if (raw["grid"] && raw["points"]) {
-    throw config::ConfigError(where("points").str() + ": give either grid or points, not both");
-  }
-  if (raw["grid"]) {
-    spec.points = grid_points(raw["grid"], where);
-  } else if (raw["points"]) {
-    if (!raw["points"].IsSequence()) throw config::ConfigError(where("points").str() + ": points: expected a list of override mappings");
-    for (const auto& p : raw["points"]) spec.points.push_back({override_map(p, where("points"), "points")});
-  } else {
-    spec.points = {SweepPoint{}};
-  }
+  spec.points = parse_points(raw, where);
+  if (raw["halving"]) parse_halving(raw["halving"], where, &spec);
   // Resolve every point now: a bad override fails before any run starts.
   std::string default_metric;
   for (size_t i = 0; i < spec.points.size(); ++i) {
@@ -190,7 +262,8 @@ SweepSpec load_sweep(const fs::path& file) {
       }
     } catch (const config::ConfigError& e) {
       const std::string key = spec.points[i].overrides.empty() ? "set" : "grid." + spec.points[i].overrides[0].first;
-      throw config::ConfigError(where(raw["grid"] ? key : raw["points"] ? "points" : "set").str() + ": point " +
+      const std::string at = raw["grid"] ? key : raw["points"] ? "points" : raw["random"] ? "random" : "set";
+      throw config::ConfigError(where(at).str() + ": point " +
                                 std::to_string(i) + " (" + spec.points[i].label() + "): " + e.what());
     }
   }
@@ -205,85 +278,10 @@ SweepSpec load_sweep(const fs::path& file) {
                                 "' should be split.metric, e.g. test.top1 or val.macro_f1");
     }
   }
+  if (raw["stats"]) parse_stats(raw["stats"], where, &spec);
+  if (spec.halving.on && spec.halving.metric.empty()) spec.halving.metric = "val." + default_metric;
+  if (spec.stats.metric.empty()) spec.stats.metric = spec.metrics[0];
   return spec;
-}
-
-json write_results(const SweepSpec& spec) {
-  const fs::path dir = spec.output_dir / spec.name;
-  std::ostringstream csv;
-  csv << "point,overrides,seed,status";
-  for (const auto& m : spec.metrics) csv << "," << m;
-  csv << ",train_seconds,run_dir\n";
-  json points = json::array();
-  for (size_t i = 0; i < spec.points.size(); ++i) {
-    json agg = {{"point", i}, {"overrides", spec.points[i].label()}, {"runs", 0}};
-    std::vector<std::vector<double>> values(spec.metrics.size());
-    for (auto seed : spec.seeds) {
-      const fs::path run = run_folder(spec, i, seed);
-      auto summary = finished_summary(run);
-      if (!summary) continue;
-      agg["runs"] = agg["runs"].get<int>() + 1;
-      csv << i << "," << csv_field(spec.points[i].label()) << "," << seed << "," << (*summary)["status"].get<std::string>();
-      for (size_t m = 0; m < spec.metrics.size(); ++m) {
-        auto v = metric_at(*summary, spec.metrics[m]);
-        csv << "," << (v ? fmt(*v) : "");
-        if (v) values[m].push_back(*v);
-      }
-      csv << "," << fmt(summary->value("train_seconds", 0.0)) << "," << csv_field(run.string()) << "\n";
-    }
-    for (size_t m = 0; m < spec.metrics.size(); ++m) {
-      const auto& v = values[m];
-      if (v.empty()) continue;
-      double mean = 0, var = 0;
-      for (double x : v) mean += x;
-      mean /= v.size();
-      for (double x : v) var += (x - mean) * (x - mean);
-      const double sd = v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0;  // sample std over seeds
-      agg["metrics"][spec.metrics[m]] = {{"mean", mean}, {"std", sd}, {"n", v.size()}};
-    }
-    points.push_back(agg);
-  }
-  // Markdown: mean ± std per point, best mean per column in bold.
-  std::ostringstream md;
-  md << "# Sweep `" << spec.name << "`\n\n"
-     << "Base config: `" << spec.base.string() << "`; seeds: " << spec.seeds.size()
-     << "; cells are mean ± sample std over seeds. Bold marks the best point per column; points are ranked by `"
-     << spec.metrics[0] << "`.\n\n";
-  md << "| point | overrides | runs |";
-  for (const auto& m : spec.metrics) md << " " << m << " |";
-  md << "\n|---|---|---|";
-  for (size_t m = 0; m < spec.metrics.size(); ++m) md << "---|";
-  md << "\n";
-  std::vector<int> best(spec.metrics.size(), -1);
-  for (size_t m = 0; m < spec.metrics.size(); ++m) {
-    const bool up = larger_is_better(spec.metrics[m]);
-    for (size_t i = 0; i < points.size(); ++i) {
-      if (!points[i].contains("metrics") || !points[i]["metrics"].contains(spec.metrics[m])) continue;
-      const double v = points[i]["metrics"][spec.metrics[m]]["mean"];
-      if (best[m] < 0) {
-        best[m] = static_cast<int>(i);
-        continue;
-      }
-      const double b = points[best[m]]["metrics"][spec.metrics[m]]["mean"];
-      if (up ? v > b : v < b) best[m] = static_cast<int>(i);
-    }
-  }
-  for (size_t i = 0; i < points.size(); ++i) {
-    md << "| " << i << " | `" << points[i]["overrides"].get<std::string>() << "` | " << points[i]["runs"] << " |";
-    for (size_t m = 0; m < spec.metrics.size(); ++m) {
-      if (!points[i].contains("metrics") || !points[i]["metrics"].contains(spec.metrics[m])) {
-        md << " - |";
-        continue;
-      }
-      const auto& c = points[i]["metrics"][spec.metrics[m]];
-      const std::string cellv = cell(c, points[i]["runs"].get<int>());
-      md << " " << (best[m] == static_cast<int>(i) ? "**" + cellv + "**" : cellv) << " |";
-    }
-    md << "\n";
-  }
-  write_file_atomic(dir / "results.csv", csv.str());
-  write_file_atomic(dir / "results.md", md.str());
-  return {{"points", points}, {"best_point", best.empty() ? -1 : best[0]}};
 }
 
 namespace {
@@ -296,12 +294,7 @@ struct Job {
 };
 
 std::vector<std::string> job_overrides(const SweepSpec& spec, const Job& j, const SweepOptions& o) {
-  auto ov = assignments(spec, spec.points[j.point]);
-  ov.push_back("experiment.seed=" + std::to_string(j.seed));
-  ov.push_back("experiment.name=" + spec.name + "-p" + std::to_string(j.point));
-  ov.push_back("train.progress=none");
-  for (const auto& e : o.extra_overrides) ov.push_back(e);
-  return ov;
+  return run_overrides(spec, j.point, j.seed, o);
 }
 
 pid_t spawn_job(const SweepSpec& spec, const Job& j, const SweepOptions& o, const std::string& device) {
@@ -332,8 +325,8 @@ pid_t spawn_job(const SweepSpec& spec, const Job& j, const SweepOptions& o, cons
   return pid;
 }
 
-void report_point(const SweepSpec& spec, size_t i, size_t total) {
-  const json res = write_results(spec);
+void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t total) {
+  const json res = o.reporter(spec);
   const auto& p = res["points"][i];
   std::cout << "[sweep] point " << i + 1 << "/" << total << " " << p["overrides"].get<std::string>() << ":";
   if (p.contains("metrics")) {
@@ -345,21 +338,96 @@ void report_point(const SweepSpec& spec, size_t i, size_t total) {
   std::cout << " (" << p["runs"] << "/" << spec.seeds.size() << " seeds)" << std::endl;
 }
 
+/// jobs = 1: every run in this process, one after another.
+void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vector<Job>& jobs, std::vector<size_t>& remaining) {
+  for (const auto& j : jobs) {
+    auto ov = job_overrides(spec, j, options);
+    if (!options.device.empty()) ov.push_back("experiment.device=" + options.device);
+    TrainOptions to;
+    to.run_dir = j.run;
+    to.resume = j.resume;
+    int signal = 0;
+    try {
+      const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
+      signal = train(cfg, to).signal;
+    } catch (const std::exception& e) {  // one failed run does not stop the sweep; the table shows it
+      const fs::path log = j.run.parent_path() / (j.run.filename().string() + ".log");
+      std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
+      std::cerr << "[sweep] run " << j.run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
+    }
+    if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+    if (signal != 0) {  // the run saved its checkpoint; the rest of the sweep waits for a rerun
+      options.reporter(spec);
+      throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " after " + j.run.string() +
+                                    " saved its checkpoint; rerun the same command to resume the sweep");
+    }
+  }
+}
+
+/// jobs > 1: `smlab train` processes, spread over the GPUs when there are several.
+void run_as_processes(const SweepSpec& spec, const SweepOptions& options, const std::vector<Job>& jobs,
+                      std::vector<size_t>& remaining) {
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  std::map<pid_t, std::pair<size_t, int>> running;  // pid -> (job, slot)
+  std::vector<bool> slot_busy(options.jobs, false);
+  size_t next = 0;
+  while (next < jobs.size() || !running.empty()) {
+    while (next < jobs.size() && static_cast<int>(running.size()) < options.jobs) {
+      int slot = 0;
+      while (slot_busy[slot]) ++slot;
+      std::string device = options.device;
+      if (device.empty() && gpus > 1) device = "cuda:" + std::to_string(slot % gpus);
+      running[spawn_job(spec, jobs[next], options, device)] = {next, slot};
+      slot_busy[slot] = true;
+      ++next;
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Job& j = jobs[it->second.first];
+    slot_busy[it->second.second] = false;
+    running.erase(it);
+    if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
+      std::cerr << "[sweep] run " << j.run.string() << " failed (see " << j.run.string() << ".log)\n";
+    }
+    if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+  }
+}
+
 }  // namespace
 
-fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
+void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options) {
   const fs::path dir = spec.output_dir / spec.name;
+  const json res = options.reporter(spec);
+  std::cout << "[sweep] results: " << (dir / "results.md").string() << " and " << (dir / "results.csv").string() << "\n";
+  if (res["best_point"].get<int>() >= 0) {
+    std::cout << "[sweep] best by " << spec.metrics[0] << ": point " << res["best_point"] << " ("
+              << spec.points[res["best_point"].get<int>()].label() << ")\n";
+  }
+}
+
+fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
+  TORCH_CHECK(static_cast<bool>(options.reporter), "run_sweep: SweepOptions.reporter is empty (pass analysis::write_sweep_results)");
+  const fs::path dir = spec.output_dir / spec.name;
+  if (spec.halving.on && options.jobs > 1)
+    throw config::ConfigError(spec.file.string() + ": halving: runs one run at a time for now (drop --jobs)");
   fs::create_directories(dir);
-  // One sweep per folder: a second would start the same runs and race on results.md.
+  // One sweep per folder: a second would start the same runs and race on results.md (and halving.json).
   const FileLock lock = FileLock::acquire(dir / ".lock", "sweep folder " + dir.string() +
                                                              " is in use by another smlab sweep; wait for it to finish",
                                           /*remove_on_release=*/true);
   remove_stale_temporaries(dir);
+  if (spec.halving.on) {
+    run_halving(spec, options);
+    return dir;
+  }
   std::vector<Job> jobs;
   std::vector<size_t> remaining(spec.points.size(), 0);
   for (size_t i = 0; i < spec.points.size(); ++i) {
     for (auto seed : spec.seeds) {
-      const fs::path run = run_folder(spec, i, seed);
+      const fs::path run = sweep_run_folder(spec, i, seed);
       if (finished_summary(run)) continue;
       const bool resume = fs::exists(run / "checkpoints" / "last.pt");
       if (!resume && fs::exists(run)) fs::remove_all(run);  // started but never checkpointed
@@ -372,59 +440,14 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
             << " seeds; " << jobs.size() << " runs to do" << (skipped ? ", " + std::to_string(skipped) + " already done" : "")
             << "; folder " << dir.string() << std::endl;
   for (size_t i = 0; i < spec.points.size(); ++i)
-    if (remaining[i] == 0) report_point(spec, i, spec.points.size());
+    if (remaining[i] == 0) report_point(spec, options, i, spec.points.size());
 
   if (options.jobs <= 1) {
-    for (const auto& j : jobs) {
-      auto ov = job_overrides(spec, j, options);
-      if (!options.device.empty()) ov.push_back("experiment.device=" + options.device);
-      TrainOptions to;
-      to.run_dir = j.run;
-      to.resume = j.resume;
-      const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
-      const int signal = train(cfg, to).signal;
-      if (--remaining[j.point] == 0) report_point(spec, j.point, spec.points.size());
-      if (signal != 0) {  // the run saved its checkpoint; the rest of the sweep waits for a rerun
-        write_results(spec);
-        throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " after " + j.run.string() +
-                                      " saved its checkpoint; rerun the same command to resume the sweep");
-      }
-    }
+    run_here(spec, options, jobs, remaining);
   } else {
-    const int gpus = static_cast<int>(torch::cuda::device_count());
-    std::map<pid_t, std::pair<size_t, int>> running;  // pid -> (job, slot)
-    std::vector<bool> slot_busy(options.jobs, false);
-    size_t next = 0;
-    while (next < jobs.size() || !running.empty()) {
-      while (next < jobs.size() && static_cast<int>(running.size()) < options.jobs) {
-        int slot = 0;
-        while (slot_busy[slot]) ++slot;
-        std::string device = options.device;
-        if (device.empty() && gpus > 1) device = "cuda:" + std::to_string(slot % gpus);
-        running[spawn_job(spec, jobs[next], options, device)] = {next, slot};
-        slot_busy[slot] = true;
-        ++next;
-      }
-      int status = 0;
-      const pid_t pid = ::waitpid(-1, &status, 0);
-      if (pid < 0) break;
-      auto it = running.find(pid);
-      if (it == running.end()) continue;
-      const Job& j = jobs[it->second.first];
-      slot_busy[it->second.second] = false;
-      running.erase(it);
-      if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
-        std::cerr << "[sweep] run " << j.run.string() << " failed (see " << j.run.string() << ".log)\n";
-      }
-      if (--remaining[j.point] == 0) report_point(spec, j.point, spec.points.size());
-    }
+    run_as_processes(spec, options, jobs, remaining);
   }
-  const json res = write_results(spec);
-  std::cout << "[sweep] results: " << (dir / "results.md").string() << " and " << (dir / "results.csv").string() << "\n";
-  if (res["best_point"].get<int>() >= 0) {
-    std::cout << "[sweep] best by " << spec.metrics[0] << ": point " << res["best_point"] << " ("
-              << spec.points[res["best_point"].get<int>()].label() << ")\n";
-  }
+  print_sweep_outcome(spec, options);
   return dir;
 }
 

@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "test_util.h"
+#include "analysis/sweep_results.h"
 #include "trainers/sweep.h"
 #include "trainers/trainer.h"
 
@@ -101,11 +102,13 @@ TEST(Interrupts, ASweepCellComputedFromFewerRunsSaysSo) {
   smlab::write_file_atomic(dir / "grid.yaml", "base: base.yaml\nseeds: [0, 1]\noutput_dir: " + (dir / "out").string() +
                                                   "\ngrid:\n  optim.lr: [0.1]\nmetrics: [val.top1, test.top1]\n");
   const auto spec = smlab::trainers::load_sweep(dir / "grid.yaml");
-  const fs::path out = smlab::trainers::run_sweep(spec, {});
+  smlab::trainers::SweepOptions opt;
+  opt.reporter = smlab::analysis::write_sweep_results;
+  const fs::path out = smlab::trainers::run_sweep(spec, opt);
   auto s = summary_of(out / "p0-s1");
   s.erase("val");  // what item 8 left behind
   smlab::write_file_atomic(out / "p0-s1" / "summary.json", s.dump(2));
-  const auto res = smlab::trainers::write_results(spec);
+  const auto res = smlab::analysis::write_sweep_results(spec);
   EXPECT_EQ(res["points"][0]["metrics"]["val.top1"]["n"], 1);
   const std::string md = smlab::read_file(out / "results.md");
   EXPECT_NE(md.find("(1/2 runs)"), std::string::npos) << md;

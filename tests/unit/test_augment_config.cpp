@@ -314,8 +314,11 @@ TEST(AugmentConfig, EvalPreprocessingComesFromParameters) {
 TEST(AugmentConfig, ExperimentConfigsKeepTheirExportedPreprocessing) {
   ::setenv("SMLAB_DATA", "/nonexistent-data", 0);
   int compared = 0, normalised = 0;
-  for (const auto& e : fs::recursive_directory_iterator(fs::path(smlab::testing::source_dir()) / "experiments")) {
-    if (e.path().extension() != ".yaml" || e.path().string().find("sweeps") != std::string::npos) continue;
+  const fs::path root = fs::path(smlab::testing::source_dir()) / "experiments";
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    // sweep files are not experiments; look at the path below experiments/ only (a checkout may be
+    // in a folder whose name contains "sweeps")
+    if (e.path().extension() != ".yaml" || fs::relative(e.path(), root).string().rfind("sweeps/", 0) == 0) continue;
     std::optional<smlab::config::Config> cfg;
     try {
       cfg = smlab::config::load(e.path());

@@ -1,0 +1,50 @@
+// Search spaces of a sweep beyond the grid: `random:` draws N points from declared distributions.
+//
+//   random:
+//     samples: 16          # points drawn
+//     seed: 0              # the draw's own seed (the runs' seeds are still `seeds:`)
+//     space:
+//       optim.lr: {log_uniform: [1.0e-4, 0.1]}   # exp(U(log low, log high))
+//       model.dropout: {uniform: [0.0, 0.5]}     # U(low, high)
+//       model.hidden_width: {int: [16, 128]}     # integers low..high inclusive, equally likely
+//       model.act: {choice: [relu, gelu]}        # one of the values, equally likely
+//
+// Draws come from a mt19937_64 seeded with `seed`, one key after another in the file's order, so the
+// same file always gives the same points. tests/python/test_sweep_search_oracle.py checks the draws
+// against the declared distributions (Kolmogorov-Smirnov, chi-square).
+#pragma once
+#include <functional>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/config.h"
+#include "trainers/sweep.h"
+
+namespace smlab::trainers {
+
+using WhereFn = std::function<config::Origin(const std::string& key)>;
+
+/// The `halving:` section: {eta: 3, rungs: [1, 3, 9], metric: val.top1} (metric defaults to
+/// `default_metric`). ConfigErrors name the key. Sets train.epochs to the last rung and
+/// train.eval_every to 1 in spec->common, and refuses a sweep that sets train.epochs itself.
+void parse_halving(const YAML::Node& section, const WhereFn& where, SweepSpec* spec);
+
+/// The overrides of run (point, seed): the sweep's `set:`, the point's, the seed, the name, then the CLI's.
+std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int64_t seed, const SweepOptions& o);
+
+/// Runs (or resumes) a halving sweep in this process (see docs/training.md, "Successive halving"):
+/// repeatedly promotes a point in the top 1/eta of its rung, highest rung first, else starts the next
+/// point at rung 0. A promoted run resumes from its checkpoint. Rung results go to <dir>/halving.json,
+/// so a killed sweep replays its decisions and redoes no finished rung. Returns that file's content.
+nlohmann::json run_halving(const SweepSpec& spec, const SweepOptions& options);
+
+/// Writes the final tables and prints where they are and the best point.
+void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options);
+
+/// The points of a `random:` section. A ConfigError naming the file, line and key (e.g.
+/// random.space.optim.lr) for an unknown distribution, an empty or reversed range, a non-positive
+/// log-uniform bound, an empty choice, or samples < 1.
+std::vector<SweepPoint> random_points(const YAML::Node& section, const WhereFn& where);
+
+}  // namespace smlab::trainers
