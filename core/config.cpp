@@ -191,6 +191,11 @@ void check_expansion(const YAML::Node& n, const std::string& display, int depth,
     throw ConfigError(display + ": nesting deeper than " + std::to_string(kMaxDepth) + " levels; flatten the document");
   if (n.IsMap()) {
     for (const auto& kv : n) {
+      // Later passes read every key as text; a list, map or null key ("[a]: 1", "? {b: 2}") would
+      // escape them as yaml-cpp's "bad conversion" (found by tests/fuzz/fuzz_config.cpp).
+      if (!kv.first.IsScalar())
+        throw ConfigError(display + ":" + std::to_string(kv.first.Mark().line + 1) +
+                          ": a key must be a plain name, not a list, a map or null");
       check_expansion(kv.first, display, depth + 1, visited);
       check_expansion(kv.second, display, depth + 1, visited);
     }
