@@ -107,6 +107,25 @@ std::optional<std::string> checked_text(std::string text, const std::string& sou
   return text;
 }
 
+/// TweetEval's mapping.txt ("0<TAB>negative" ...): class names in id order; empty without the file.
+static std::vector<std::string> read_mapping(const fs::path& map_path) {
+  std::vector<std::string> names;
+  std::ifstream min(map_path);
+  std::string line;
+  int line_no = 0;
+  while (min && std::getline(min, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const auto cols = split_line(line, '\t');
+    if (cols.size() < 2 || cols[0] != std::to_string(names.size()))
+      throw UserError(map_path.string() + ":" + std::to_string(line_no) + ": expected '" +
+                      std::to_string(names.size()) + "<TAB>name'");
+    names.push_back(cols[1]);
+  }
+  return names;
+}
+
 std::vector<TextRecord> read_text_records(const fs::path& path, const TextReadOptions& opt,
                                           std::vector<BadRecord>* skipped, std::vector<std::string>* mapping) {
   std::vector<TextRecord> out;
@@ -122,23 +141,8 @@ std::vector<TextRecord> read_text_records(const fs::path& path, const TextReadOp
     const fs::path labels_path = path.parent_path() / (name.substr(0, name.size() - 9) + "_labels.txt");
     std::ifstream lin(labels_path, std::ios::binary);
     if (!lin) throw UserError(labels_path.string() + ": cannot read (the labels of " + path.string() + ")");
-    std::vector<std::string> names;
-    const fs::path map_path = path.parent_path() / "mapping.txt";
-    if (std::ifstream min(map_path); min) {
-      std::string line;
-      int line_no = 0;
-      while (std::getline(min, line)) {
-        ++line_no;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
-        const auto cols = split_line(line, '\t');
-        if (cols.size() < 2 || cols[0] != std::to_string(names.size()))
-          throw UserError(map_path.string() + ":" + std::to_string(line_no) + ": expected '" +
-                          std::to_string(names.size()) + "<TAB>name'");
-        names.push_back(cols[1]);
-      }
-      if (mapping) *mapping = names;
-    }
+    const std::vector<std::string> names = read_mapping(path.parent_path() / "mapping.txt");
+    if (mapping && !names.empty()) *mapping = names;
     std::string text, label;
     int line_no = 0;
     while (std::getline(in, text)) {

@@ -30,7 +30,7 @@ void read_csv_table(const std::filesystem::path& p, uint8_t opt) {
 void read_score_inputs(const std::filesystem::path& p, uint8_t opt) {
   using namespace smlab::inference;
   static const bool registered = [] {
-    register_readers();
+    if (!reader_registry().contains("tsv")) register_readers();  // once (register_all in the test build)
     return true;
   }();
   (void)registered;

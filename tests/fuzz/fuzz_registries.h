@@ -2,7 +2,8 @@
 // not the models, datasets and optimizers that fill the real registries (tools/register_all.cpp).
 // Every registry kind the experiment schema names gets two components, "alpha" (no parameters) and
 // "beta" (an integer, a bounded number, a choice and a list), and any name passes as one of them,
-// so that validation runs past the component lookups.
+// so that validation runs past the component lookups. Where a registry is already exposed (the
+// normal test build, after register_all), the real one stays.
 #pragma once
 #include <set>
 
@@ -27,7 +28,8 @@ inline void register_stand_in_components() {
         if (!f.registry.empty()) kinds.insert(f.registry);
     }
     for (const auto& kind : kinds)
-      registry_views()[kind] = RegistryView{
+      if (!registry_views().count(kind))  // the normal test build has the real ones (register_all)
+        registry_views()[kind] = RegistryView{
           [] { return std::vector<std::string>{"alpha", "beta"}; },
           [](const std::string& name) -> const ComponentMeta& { return name == "alpha" ? alpha : beta; }};
     return true;
