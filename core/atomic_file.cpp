@@ -1,10 +1,12 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -36,6 +38,27 @@ fs::path temp_name(const fs::path& path) {
 }
 
 }  // namespace
+
+int remove_stale_temporaries(const fs::path& dir, const std::string& name_prefix) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  int removed = 0;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto tmp = name.rfind(".tmp.");
+    if (name.size() < 2 || name[0] != '.' || tmp == std::string::npos || name.compare(1, name_prefix.size(), name_prefix) != 0)
+      continue;
+    const std::string rest = name.substr(tmp + 5);  // "<pid>.<n>"
+    const auto dot = rest.find('.');
+    if (dot == std::string::npos || dot == 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(rest.substr(0, dot).c_str(), &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to tell)
+    if (fs::remove(e.path(), ec)) ++removed;
+  }
+  return removed;
+}
 
 void write_atomic_with(const fs::path& path, const std::function<void(const fs::path&)>& writer) {
   const fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();

@@ -20,6 +20,12 @@ void write_atomic_with(const std::filesystem::path& path,
 /// Appends one line (a '\n' is added) and fsyncs; used for journals such as metrics.jsonl.
 void append_line_durable(const std::filesystem::path& path, const std::string& line);
 
+/// Removes the temporary files (".<name>.tmp.<pid>.<n>") that killed writers left in `dir` (not
+/// recursive), for names starting with `name_prefix`; those of a process still running are kept.
+/// Called by the holder of the folder's or the output's lock, so nothing else writes them. Returns
+/// how many were removed.
+int remove_stale_temporaries(const std::filesystem::path& dir, const std::string& name_prefix = "");
+
 /// Reads a whole file; throws UserError naming the path when it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 

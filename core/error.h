@@ -19,4 +19,17 @@ class UsageError : public UserError {
   using UserError::UserError;
 };
 
+/// A job stopped by SIGINT or SIGTERM after saving what it had (a checkpoint, finished rows). The CLI
+/// prints the message and exits with 128 + signal (130, 143), as a shell reports a killed command, so
+/// that schedulers and scripts never mistake an interrupted job for a finished one.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted(int signal, const std::string& what) : std::runtime_error(what), signal_(signal) {}
+  int signal() const { return signal_; }
+  int exit_status() const { return 128 + signal_; }
+
+ private:
+  int signal_;
+};
+
 }  // namespace smlab

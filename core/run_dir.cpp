@@ -1,15 +1,15 @@
 #include "core/run_dir.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/file_lock.h"
 #include "core/info.h"
 
 namespace fs = std::filesystem;
@@ -50,21 +50,11 @@ std::string existing_run_marker(const fs::path& dir) {
 }  // namespace
 
 void RunDir::lock() {
-  const fs::path file = path_ / ".lock";
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw UserError("cannot open the run folder's lock file " + file.string() + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK)
-      throw UserError("run folder " + path_.string() + " is in use by another smlab process (it holds " + file.string() +
-                      "); wait for it to finish, or train into another folder");
-    throw UserError("cannot lock " + file.string() + ": " + std::strerror(err));
-  }
-  lock_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
-    ::close(*p);  // releases the flock
-    delete p;
-  });
+  lock_ = FileLock::acquire(path_ / ".lock", "run folder " + path_.string() +
+                                                 " is in use by another smlab process; wait for it to finish, or train "
+                                                 "into another folder");
+  // The folder is ours: temporary files of a writer killed mid-write are stale.
+  for (const fs::path& d : {path_, checkpoints()}) remove_stale_temporaries(d);
 }
 
 nlohmann::json git_state(const fs::path& where) {
@@ -136,6 +126,31 @@ RunDir RunDir::open_for_writing(const fs::path& dir) {
 }
 
 void RunDir::log_metrics(const nlohmann::json& record) const { append_line_durable(metrics_file(), record.dump()); }
+
+int RunDir::rewind_metrics(int64_t step) const {
+  if (!fs::exists(metrics_file())) return 0;
+  std::istringstream in(read_file(metrics_file()));
+  std::string line, kept;
+  int dropped = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json r;
+    try {
+      r = nlohmann::json::parse(line);
+    } catch (const std::exception&) {
+      ++dropped;  // a line cut by a kill
+      continue;
+    }
+    const bool later = r.contains("step") && r["step"].is_number_integer() && r["step"].get<int64_t>() > step;
+    if (later || r.value("split", "") == "test") {
+      ++dropped;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped > 0) write_file_atomic(metrics_file(), kept);
+  return dropped;
+}
 
 void RunDir::write_summary(const nlohmann::json& summary) const {
   write_file_atomic(summary_file(), summary.dump(2) + "\n");

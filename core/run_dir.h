@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/file_lock.h"
 
 namespace smlab {
 
@@ -38,13 +39,17 @@ class RunDir {
 
   /// Appends one JSON object to metrics.jsonl (fsynced).
   void log_metrics(const nlohmann::json& record) const;
+  /// On resume from the checkpoint of `step`: drops the records that the resumed run logs again (those
+  /// of later steps, the test record, a line cut by a kill), so every record appears exactly once.
+  /// Returns how many were dropped.
+  int rewind_metrics(int64_t step) const;
   void write_summary(const nlohmann::json& summary) const;
 
  private:
   explicit RunDir(std::filesystem::path p) : path_(std::move(p)) {}
   void lock();
   std::filesystem::path path_;
-  std::shared_ptr<const int> lock_;  ///< the locked .lock file's descriptor, closed with the last copy
+  FileLock lock_;  ///< held by a writer, released with the last copy
 };
 
 /// Facts about the source tree at run time: {"commit", "dirty"}; commit "unknown" outside git.

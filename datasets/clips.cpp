@@ -16,9 +16,11 @@
 #include <opencv2/videoio.hpp>
 #endif
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "datasets/dataset.h"
+#include "datasets/image_limits.h"
 #include "datasets/pack.h"
 #include "datasets/split.h"
 
@@ -170,7 +172,16 @@ std::vector<cv::Mat> read_frames(const Source& source, const std::vector<int64_t
     const auto files = frame_files(source.path);
     for (auto i : indices) {
       const auto& f = files.at(std::min<size_t>(static_cast<size_t>(i), files.size() - 1));
-      cv::Mat img = cv::imread(f.string(), gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+      const std::string bytes = read_file(f);
+      const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+      if (auto why = image_size_problem(b, bytes.size()); !why.empty()) throw UserError(f.string() + ": " + why);
+      cv::Mat img;
+      try {
+        img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(b)),
+                           gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+      } catch (const cv::Exception&) {
+        img.release();
+      }
       if (img.empty()) throw UserError(f.string() + ": cannot decode the frame");
       out.push_back(gray ? img : to_rgb(img, false));
     }
@@ -178,6 +189,10 @@ std::vector<cv::Mat> read_frames(const Source& source, const std::vector<int64_t
   }
   cv::VideoCapture cap(source.path.string());
   if (!cap.isOpened()) throw UserError(source.path.string() + ": cannot open the video");
+  if (auto why = frame_size_problem(static_cast<int64_t>(cap.get(cv::CAP_PROP_FRAME_WIDTH)),
+                                    static_cast<int64_t>(cap.get(cv::CAP_PROP_FRAME_HEIGHT)));
+      !why.empty())
+    throw UserError(source.path.string() + ": " + why);
   cv::Mat last;
   int64_t pos = -1;  // index of the last grabbed frame
   bool ended = false;

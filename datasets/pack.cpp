@@ -15,9 +15,11 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/file_lock.h"
 #include "datasets/clips.h"
 #include "datasets/csv.h"
 #include "datasets/hdf5_io.h"
+#include "datasets/image_limits.h"
 #include "datasets/tar_reader.h"
 
 namespace smlab::datasets {
@@ -84,6 +86,7 @@ std::string decode_image(const std::string& bytes, int64_t size, cv::Mat& rgb) {
     if (last_sos == 0) return "JPEG has no image data (no start-of-scan marker)";
     if (last_eoi < last_sos) return "truncated JPEG (no end-of-image marker after the scan data)";
   }
+  if (auto why = image_size_problem(b, n); !why.empty()) return why;
   cv::Mat img;
 #ifdef SMLAB_NO_OPENCV_CODECS
   return std::string("cannot decode image files: ") + kNoCodecs;
@@ -112,6 +115,10 @@ class Packer {
   Packer(fs::path out_dir, const PackOptions& opt, std::string kind, const fs::path& input)
       : dir_(std::move(out_dir)), opt_(opt) {
     fs::create_directories(dir_);
+    lock_ = FileLock::acquire(dir_ / ".lock", "pack folder " + dir_.string() +
+                                                  " is being written by another smlab pack; wait for it to finish",
+                              /*remove_on_release=*/true);
+    remove_stale_temporaries(dir_);  // of a pack killed mid-write
     // Re-packing into a folder: its old manifest goes first, so that a pack that fails midway
     // leaves a folder that no reader accepts (rather than an old manifest over new shards).
     std::error_code ec;
@@ -243,6 +250,7 @@ class Packer {
   }
 
   fs::path dir_;
+  FileLock lock_;  ///< one pack per folder
   const PackOptions& opt_;
   nlohmann::json manifest_;
   h5::Shard cur_;

@@ -144,6 +144,22 @@ void Journal::finish(const json& summary) {
   fs::remove_all(parts_);
 }
 
+FileLock lock_output(const fs::path& output) {
+  std::error_code ec;
+  if (output.has_parent_path() && !fs::is_directory(output.parent_path()) &&
+      !fs::create_directories(output.parent_path(), ec))
+    throw UserError("cannot create the output folder " + output.parent_path().string() + ": " + ec.message());
+  auto lock = FileLock::acquire(output.string() + ".lock",
+                                output.string() + " is being written by another smlab process; wait for it to finish, "
+                                                  "or choose another --output",
+                                /*remove_on_release=*/true);
+  // The output is ours: temporary files of a writer killed mid-write (of the output, its summary and
+  // rejects, its parts) are stale.
+  remove_stale_temporaries(output.has_parent_path() ? output.parent_path() : fs::path("."), output.filename().string());
+  remove_stale_temporaries(parts_dir(output));
+  return lock;
+}
+
 fs::path shard_output(const fs::path& output, int64_t index, int64_t count) {
   if (count <= 1) return output;
   auto p = output;
@@ -219,6 +235,7 @@ void append_checked(std::string& out, const fs::path& file, int64_t rows, int he
 }
 
 json merge(const fs::path& output) {
+  const FileLock lock = lock_output(output);
   const auto ext = output.extension().string();
   for (const auto& [name, w] : writer_registry().entries())
     if (!w.mergeable && std::find(w.extensions.begin(), w.extensions.end(), ext) != w.extensions.end())

@@ -14,6 +14,8 @@
 #include <set>
 #include <string>
 
+#include "core/file_lock.h"
+
 namespace smlab::inference {
 
 std::filesystem::path parts_dir(const std::filesystem::path& output);
@@ -55,6 +57,10 @@ class Journal {
 };
 
 /// The output path of shard i of n: <stem>.shard-<i>-of-<n><ext> (unsharded: `output` itself).
+/// Locks `output` for one writer (a scorer or a merge) for the lock's lifetime: <output>.lock, removed
+/// on release. A second writer gets a UserError naming the lock instead of both corrupting the parts.
+FileLock lock_output(const std::filesystem::path& output);
+
 std::filesystem::path shard_output(const std::filesystem::path& output, int64_t index, int64_t count);
 
 /// Validates the n shard outputs of `output` (every shard done, same job, position ranges that

@@ -12,9 +12,11 @@
 #include <functional>
 #include <thread>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "cuda/ops.h"
+#include "datasets/image_limits.h"
 #include "datasets/text_prep.h"
 #include "datasets/tokenizer.h"
 #include "inference/export.h"
@@ -176,8 +178,18 @@ class PixelPreprocessor : public Preprocessor {
     (void)dst;
     return "cannot decode image files: this smlab was built with SMLAB_WITH_OPENCV_CODECS=OFF";
 #else
-    cv::Mat img = cv::imread(path, c_ == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
-    if (img.empty()) return fs::exists(path) ? "cannot decode image" : "no such file";
+    if (!fs::is_regular_file(path)) return fs::exists(path) ? "not a regular file" : "no such file";
+    const std::string bytes = read_file(path);
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+    if (auto why = datasets::image_size_problem(b, bytes.size()); !why.empty()) return why;
+    cv::Mat img;
+    try {
+      const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<unsigned char*>(b));
+      img = cv::imdecode(raw, c_ == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    } catch (const cv::Exception&) {
+      img.release();
+    }
+    if (img.empty()) return "cannot decode image";
     if (c_ == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
     if (!img.isContinuous()) img = img.clone();
     const auto t = torch::from_blob(img.data, {1, img.rows, img.cols, c_}, torch::kUInt8);

@@ -224,6 +224,7 @@ ScoreResult score(const ScoreOptions& options) {
   res.inputs = job.end - job.begin;
   res.chunks = job.chunks;
   res.output = job.output;
+  const FileLock lock = lock_output(job.output);  // one scorer per output, from the journal check to the summary
   if (const auto done = finished_job(job.output, job.fingerprint)) {
     res.rows = done->at("rows");
     res.rejects = done->at("rejects");

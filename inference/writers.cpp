@@ -251,6 +251,9 @@ void register_writers() {
 }
 
 std::string detect_output_format(const fs::path& output, const std::string& requested) {
+  if (fs::is_directory(output))
+    throw UsageError("--output " + output.string() + " is a directory; give the file to write, e.g. " +
+                     (output / "scores.csv").string());
   if (requested == "h5") return "hdf5";
   if (requested != "auto") {
     writer_registry().get(requested);  // unknown names: the registry's error

@@ -15,11 +15,24 @@
 #include "core/error.h"
 #include "datasets/dataset.h"
 #include "models/model.h"
+#include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
 
 extern char** environ;
 
 namespace smlab::testing {
+
+/// What `smlab ARGS` printed and returned, run in-process.
+struct Captured {
+  int rc;
+  std::string out, err;
+};
+inline Captured capture_cli(const std::vector<std::string>& args) {
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const int rc = cli::run(args);
+  return {rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+}
 
 /// Skips the current test with a message when no CUDA device is present.
 #define SMLAB_REQUIRE_CUDA()                                                        \

@@ -3,12 +3,15 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "core/components.h"
 #include "cuda/ops.h"
 #include "datasets/augment.h"
 #include "datasets/dataset.h"
+#include "datasets/image_limits.h"
 #include "inference/readers.h"
 #include "inference/writers.h"
 #include "models/model.h"
@@ -19,6 +22,8 @@ namespace smlab {
 void register_all() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // OpenCV's own decode limit, for formats whose header smlab does not read (datasets/image_limits.h).
+    ::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(datasets::max_image_pixels()).c_str(), /*overwrite=*/0);
     ops::ensure_registered();
     models::register_builtin();
     datasets::register_builtin();

@@ -17,6 +17,8 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
+#include "core/error.h"
+#include "core/file_lock.h"
 #include "core/text.h"
 #include "trainers/trainer.h"
 
@@ -96,6 +98,16 @@ std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", v);
   return buf;
+}
+
+/// "mean ± std" over the seeds that reported the metric; a single value has no spread to show, and a
+/// metric missing from some finished runs says over how many it was computed.
+std::string cell(const json& c, int runs) {
+  const int n = c["n"].get<int>();
+  std::string out = fmt(c["mean"]);
+  if (n > 1) out += " ± " + fmt(c["std"]);
+  if (n < runs) out += " (" + std::to_string(n) + "/" + std::to_string(runs) + " runs)";
+  return out;
 }
 
 /// The cartesian product of a `grid:` mapping (key: [values]), in the file's key order.
@@ -264,7 +276,7 @@ json write_results(const SweepSpec& spec) {
         continue;
       }
       const auto& c = points[i]["metrics"][spec.metrics[m]];
-      const std::string cellv = fmt(c["mean"]) + " ± " + fmt(c["std"]);
+      const std::string cellv = cell(c, points[i]["runs"].get<int>());
       md << " " << (best[m] == static_cast<int>(i) ? "**" + cellv + "**" : cellv) << " |";
     }
     md << "\n";
@@ -327,7 +339,7 @@ void report_point(const SweepSpec& spec, size_t i, size_t total) {
   if (p.contains("metrics")) {
     for (const auto& m : spec.metrics) {
       if (!p["metrics"].contains(m)) continue;
-      std::cout << " " << m << " " << fmt(p["metrics"][m]["mean"]) << " ± " << fmt(p["metrics"][m]["std"]);
+      std::cout << " " << m << " " << cell(p["metrics"][m], p["runs"].get<int>());
     }
   }
   std::cout << " (" << p["runs"] << "/" << spec.seeds.size() << " seeds)" << std::endl;
@@ -338,6 +350,11 @@ void report_point(const SweepSpec& spec, size_t i, size_t total) {
 fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   const fs::path dir = spec.output_dir / spec.name;
   fs::create_directories(dir);
+  // One sweep per folder: a second would start the same runs and race on results.md.
+  const FileLock lock = FileLock::acquire(dir / ".lock", "sweep folder " + dir.string() +
+                                                             " is in use by another smlab sweep; wait for it to finish",
+                                          /*remove_on_release=*/true);
+  remove_stale_temporaries(dir);
   std::vector<Job> jobs;
   std::vector<size_t> remaining(spec.points.size(), 0);
   for (size_t i = 0; i < spec.points.size(); ++i) {
@@ -365,8 +382,13 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
       to.run_dir = j.run;
       to.resume = j.resume;
       const auto cfg = config::load(j.resume ? j.run / "config.yaml" : spec.base, j.resume ? std::vector<std::string>{} : ov);
-      train(cfg, to);
+      const int signal = train(cfg, to).signal;
       if (--remaining[j.point] == 0) report_point(spec, j.point, spec.points.size());
+      if (signal != 0) {  // the run saved its checkpoint; the rest of the sweep waits for a rerun
+        write_results(spec);
+        throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " after " + j.run.string() +
+                                      " saved its checkpoint; rerun the same command to resume the sweep");
+      }
     }
   } else {
     const int gpus = static_cast<int>(torch::cuda::device_count());

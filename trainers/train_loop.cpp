@@ -198,7 +198,7 @@ void TrainerImpl::validate(bool closing) {
     return;
   }
   log(rec);
-  last_val_ = val;
+  st_.last_val = val;
   select_best(val);
   const double value = val.at(best_name_).get<double>();
   char buf[200];
@@ -232,6 +232,7 @@ void TrainerImpl::save_last() {
   }
   st_.elapsed += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   t0_ = std::chrono::steady_clock::now();
+  st_.wall = wall_seconds();
   if (main_) save_checkpoint(run_->checkpoints() / "last.pt", *model_, optimizer_.get(), st_, extras_);
 }
 

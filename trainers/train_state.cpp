@@ -11,7 +11,8 @@ nlohmann::json TrainState::to_json() const {
   return {{"epoch", epoch},           {"batch", batch},       {"step", step},           {"samples", samples},
           {"best", best},             {"has_best", has_best}, {"best_epoch", best_epoch}, {"best_step", best_step},
           {"last_eval_step", last_eval_step}, {"bad_evals", bad_evals},
-          {"loss_sum", loss_sum},     {"loss_count", loss_count}, {"elapsed", elapsed}};
+          {"loss_sum", loss_sum},     {"loss_count", loss_count}, {"elapsed", elapsed},
+          {"wall", wall},             {"last_val", last_val}};
 }
 
 TrainState TrainState::from_json(const nlohmann::json& j, const std::string& where) {
@@ -43,6 +44,8 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& whe
   get("loss_sum", s.loss_sum);
   get("loss_count", s.loss_count);
   get("elapsed", s.elapsed);
+  if (j.contains("wall")) get("wall", s.wall);  // absent in checkpoints written before summaries survived a resume
+  if (j.contains("last_val")) s.last_val = j.at("last_val");
   return s;
 }
 

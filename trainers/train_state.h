@@ -22,6 +22,8 @@ struct TrainState {
   double loss_sum = 0;       ///< running train-loss sum of the current logging window
   int64_t loss_count = 0;
   double elapsed = 0;        ///< training seconds before this process
+  double wall = 0;           ///< wall-clock seconds of earlier processes (setup and evaluation included)
+  nlohmann::json last_val;   ///< metrics of the latest validation (null before the first one)
   nlohmann::json to_json() const;
   /// Throws UserError naming `where` (the checkpoint) and the missing or mistyped field.
   static TrainState from_json(const nlohmann::json& j, const std::string& where = "checkpoint");

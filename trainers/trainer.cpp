@@ -179,6 +179,7 @@ void TrainerImpl::setup_run_dir() {
       const int64_t at = o_.unfreeze_at_epoch;
       if (at > 0 && unfrozen_at(peek_state(last), at)) unfreeze();
       st_ = load_checkpoint(last, *model_, optimizer_.get(), &extras_);
+      wall_before_ = st_.wall;
       if (main_)
         std::cerr << "[smlab] resuming " << run_->path().string() << " at epoch " << st_.epoch + 1 << ", batch "
                   << st_.batch << ", step " << st_.step << "\n";
@@ -234,11 +235,37 @@ void TrainerImpl::finish_resumed_run() {
   progress_ = nullptr;
 }
 
+/// A resumed run that has nothing left to train (its summary says it finished, and the checkpoint is the
+/// one that summary describes) keeps its summary and metrics as they are: evaluating and logging again
+/// would duplicate its test record and reset its timing.
+std::optional<json> TrainerImpl::already_finished() {
+  if (!opt_.resume || !run_ || !fs::exists(run_->summary_file())) return std::nullopt;
+  json summary;
+  try {
+    summary = json::parse(read_file(run_->summary_file()));
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable: rebuilt from the checkpoint below
+  }
+  const std::string status = summary.value("status", "");
+  const bool finished = status == "completed" || status == "max_steps" || status == "early_stopped";
+  const bool nothing_left = status == "early_stopped" || st_.epoch >= o_.epochs ||
+                            (o_.max_steps > 0 && st_.step >= o_.max_steps);
+  if (!finished || !nothing_left || summary.value("steps", int64_t{-1}) != st_.step) return std::nullopt;
+  if (main_)
+    std::cerr << "[smlab] " << run_->path().string() << " already finished (" << status
+              << "); its summary is kept. Raise train.epochs to train it further.\n";
+  return summary;
+}
+
 TrainResult TrainerImpl::run() {
   SignalGuard signals;
   setup();
+  if (auto done = already_finished()) return {run_->path(), *done, outcome_};
+  if (opt_.resume && main_) {  // what ran after the checkpoint is logged again: once, not twice
+    if (const int n = run_->rewind_metrics(st_.step); n > 0)
+      std::cerr << "[smlab] metrics.jsonl: " << n << " record(s) from after the checkpoint dropped; they are logged again\n";
+  }
   t0_ = std::chrono::steady_clock::now();
-  const auto wall0 = std::chrono::steady_clock::now();
   each_hook([&](HookBase& h) { h.before_train(*this); });
   log_start();
   if (o_.max_steps > 0 && st_.step >= o_.max_steps) finish_resumed_run();
@@ -276,12 +303,12 @@ TrainResult TrainerImpl::run() {
   progress_ = nullptr;
   if (!main_) {  // other ranks wrote nothing; rank 0 evaluates the test split and writes the summary
     each_hook([&](HookBase& h) { h.after_train(*this); });
-    return {opt_.run_dir, json{{"status", "worker"}, {"rank", dist_env_.rank}}, outcome_};
+    return {opt_.run_dir, json{{"status", "worker"}, {"rank", dist_env_.rank}}, outcome_, g_signal.load()};
   }
-  json summary = summarize(wall0);
+  json summary = summarize();
   run_->write_summary(summary);
   each_hook([&](HookBase& h) { h.after_train(*this); });
-  return {run_->path(), summary, outcome_};
+  return {run_->path(), summary, outcome_, g_signal.load()};
 }
 
 /// Test metrics of the selected (best) weights. best.pt holds the weights that were evaluated (EMA
@@ -295,7 +322,11 @@ void TrainerImpl::test_best(json& summary) {
   log(rec);
 }
 
-json TrainerImpl::summarize(std::chrono::steady_clock::time_point wall0) {
+double TrainerImpl::wall_seconds() const {
+  return wall_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0_).count();
+}
+
+json TrainerImpl::summarize() {
   json summary;
   summary["experiment"] = experiment_name(cfg_);
   summary["run_dir"] = run_->path().string();
@@ -332,10 +363,10 @@ json TrainerImpl::summarize(std::chrono::steady_clock::time_point wall0) {
   summary["samples_per_second"] = st_.elapsed > 0 ? st_.samples / st_.elapsed : 0;
   summary["best_metric"] = best_name_;
   if (st_.has_best) summary["best"] = {{"value", st_.best}, {"epoch", st_.best_epoch}, {"step", st_.best_step}};
-  if (!last_val_.is_null()) summary["val"] = last_val_;
+  if (!st_.last_val.is_null()) summary["val"] = st_.last_val;  // kept in the checkpoint, so a resume keeps it
   const bool finished = summary["status"] != "interrupted" && summary["status"] != "nonfinite_loss";
   if (finished && fs::exists(run_->checkpoints() / "best.pt")) test_best(summary);
-  summary["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  summary["wall_seconds"] = wall_seconds();
   return summary;
 }
 

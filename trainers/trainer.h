@@ -84,6 +84,7 @@ struct TrainResult {
   std::filesystem::path run_dir;
   nlohmann::json summary;
   Outcome outcome = Outcome::Completed;
+  int signal = 0;  ///< SIGINT/SIGTERM that stopped the run after its checkpoint (0: none); `smlab train` exits 128 + signal
 };
 
 /// Trains `cfg` (or resumes the run in options.run_dir). Throws UserError for bad input.

@@ -66,7 +66,10 @@ class TrainerImpl : public Trainer {
   void unfreeze();
   void log_start() const;
   void finish_resumed_run();
-  nlohmann::json summarize(std::chrono::steady_clock::time_point wall0);
+  nlohmann::json summarize();
+  std::optional<nlohmann::json> already_finished();
+  /// Wall-clock seconds of the whole run: earlier processes (from the checkpoint) plus this one.
+  double wall_seconds() const;
   void test_best(nlohmann::json& summary);
 
   // train_loop.cpp: the epoch, the step, evaluation
@@ -112,7 +115,6 @@ class TrainerImpl : public Trainer {
   TrainState st_;
   CheckpointExtras extras_;
   int64_t total_steps_ = 1;
-  nlohmann::json last_val_;
   std::string best_name_;
   bool maximize_ = true;
   bool improved_ = false;
@@ -123,6 +125,8 @@ class TrainerImpl : public Trainer {
   Outcome outcome_ = Outcome::Completed;
   Progress* progress_ = nullptr;  // the current epoch's display
   std::chrono::steady_clock::time_point t0_;
+  std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();  ///< this process's start
+  double wall_before_ = 0;  ///< st_.wall when resumed
   Freezer freezer_;          // finetune.freeze
   nlohmann::json init_report_;  // finetune.init: what was loaded and skipped (new runs only)
 };

@@ -10,7 +10,7 @@ endif()
 # The readers the harnesses drive, and what they call. Free of OpenCV; only writers.cpp (the score
 # output writers, which the journal's merge consults) needs LibTorch at link time.
 set(SMLAB_FUZZ_PARSING_SOURCES
-  core/atomic_file.cpp core/components.cpp core/config.cpp core/config_override.cpp
+  core/atomic_file.cpp core/components.cpp core/config.cpp core/config_override.cpp core/file_lock.cpp
   core/experiment_schema.cpp core/text.cpp core/zip_check.cpp
   datasets/csv.cpp datasets/hdf5_io.cpp datasets/pack_read.cpp datasets/tar_reader.cpp
   models/input_kind.cpp trainers/train_state.cpp

@@ -64,3 +64,20 @@ TEST(RunFolder, ASecondWriterIsRefusedByTheLockUntilTheFirstIsGone) {
   // The lock went with its holder: resuming the finished run now works.
   EXPECT_NO_THROW(smlab::trainers::train(smlab::config::load(dir / "run" / "config.yaml"), resume));
 }
+
+// Issue 22: a classifier's run folder passed to `score --model` complained about `data.path` (the series
+// reader's key); it now says that only forecaster runs are scored from their folder, and how to export.
+TEST(RunFolder, AClassifierRunFolderGivenToScoreSaysToExportIt) {
+  const auto dir = smlab::testing::temp_dir();
+  smlab::trainers::TrainOptions opt;
+  opt.run_dir = dir / "run";
+  smlab::trainers::train(tiny(dir, 1, 0.1), opt);
+  smlab::write_file_atomic(dir / "in.csv", "id,f0,f1,f2,f3\na,1,2,3,4\n");
+  const auto c = smlab::testing::capture_cli({"score", "--model", (dir / "run").string(), "--input",
+                                              (dir / "in.csv").string(), "--output", (dir / "out.csv").string()});
+  EXPECT_EQ(c.rc, 2);
+  EXPECT_NE(c.err.find("is a run folder of a mlp model on synthetic_blobs data"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("smlab export " + (dir / "run").string()), std::string::npos) << c.err;
+  EXPECT_EQ(c.err.find("data.path"), std::string::npos) << c.err;
+  EXPECT_FALSE(fs::exists(dir / "out.csv"));
+}

@@ -86,3 +86,33 @@ TEST(ScoreIntegrity, MergeRefusesATruncatedShard) {
   smlab::write_file_atomic(shard1, whole);
   EXPECT_EQ(smlab::inference::merge(out)["rows"], 20);
 }
+
+// Issue 22: two scorers on one output crashed each other ("filesystem error: cannot remove all"). The
+// second is now refused by <output>.lock, naming it, and the first's output is whole.
+TEST(ScoreIntegrity, ASecondScorerOnTheSameOutputIsRefusedByItsLock) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  const fs::path out = dir / "out.csv";
+  {
+    const auto held = smlab::inference::lock_output(out);  // stands for a scorer at work
+    smlab::testing::expect_user_error(
+        [&] { smlab::testing::score_quietly(fixture("format1_smlab_quickstart.pt"), fixture("format1_smlab_quickstart.input.csv"), out); },
+        {out.string(), "being written by another smlab process", "out.csv.lock"});
+    smlab::testing::expect_user_error([&] { smlab::inference::merge(out); }, {"being written by another"});
+    EXPECT_FALSE(fs::exists(smlab::inference::parts_dir(out))) << "the refused scorer started a journal";
+  }
+  EXPECT_FALSE(fs::exists(dir / "out.csv.lock")) << "a released output lock leaves its file behind";
+  smlab::testing::score_quietly(fixture("format1_smlab_quickstart.pt"), fixture("format1_smlab_quickstart.input.csv"), out);
+  EXPECT_TRUE(fs::exists(smlab::inference::done_file(out)));
+  EXPECT_FALSE(fs::exists(dir / "out.csv.lock"));
+}
+
+// Issue 22: `score --output DIR` said it "cannot tell the format" of an existing directory.
+TEST(ScoreIntegrity, AnOutputThatIsADirectoryIsNamedAsSuch) {
+  smlab::register_all();
+  const auto dir = smlab::testing::temp_dir();
+  fs::create_directories(dir / "results");
+  smlab::testing::expect_user_error(
+      [&] { smlab::testing::score_quietly(fixture("format1_smlab_quickstart.pt"), fixture("format1_smlab_quickstart.input.csv"), dir / "results"); },
+      {"--output " + (dir / "results").string() + " is a directory", "results/scores.csv"});
+}

@@ -3,21 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_util.h"
 #include "tools/cli/cli.h"
 
 using smlab::cli::run;
 
 namespace {
-struct Captured {
-  int rc;
-  std::string out, err;
-};
-Captured capture(const std::vector<std::string>& args) {
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  const int rc = run(args);
-  return {rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
-}
+smlab::testing::Captured capture(const std::vector<std::string>& args) { return smlab::testing::capture_cli(args); }
 }  // namespace
 
 TEST(Cli, EveryVerbHasHelpWithUsageAndExample) {

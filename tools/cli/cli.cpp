@@ -1,6 +1,7 @@
 #include "tools/cli/cli.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -171,7 +172,22 @@ std::string top_usage() {
 
 namespace {
 std::vector<std::string> g_invocation;
+
+/// "cannot create directories /x/y: Permission denied" from std::filesystem's
+/// "filesystem error: cannot create directories: Permission denied [/x/y]".
+std::string filesystem_message(const std::filesystem::filesystem_error& e) {
+  std::string op = e.what();
+  const std::string prefix = "filesystem error: ";
+  if (op.rfind(prefix, 0) == 0) op = op.substr(prefix.size());
+  if (const auto bracket = op.find(" ["); bracket != std::string::npos) op = op.substr(0, bracket);
+  const std::string reason = e.code().message();
+  if (op.size() > reason.size() + 2 && op.compare(op.size() - reason.size() - 2, std::string::npos, ": " + reason) == 0)
+    op = op.substr(0, op.size() - reason.size() - 2);
+  std::string where = e.path1().string();
+  if (!e.path2().empty()) where += " -> " + e.path2().string();
+  return op + " " + where + ": " + reason + " (check the folder's permissions and free space)";
 }
+}  // namespace
 
 const std::vector<std::string>& invocation() { return g_invocation; }
 
@@ -215,11 +231,18 @@ int run(const std::vector<std::string>& args) {
     register_all();
     const Args parsed = parse(verb->spec, rest);
     return verb->run(parsed);
+  } catch (const Interrupted& e) {
+    std::cerr << "smlab " << name << ": " << e.what() << "\n";
+    return e.exit_status();
   } catch (const UsageError& e) {
     std::cerr << "smlab " << name << ": " << e.what() << "\n\n" << render_help(verb->spec);
     return 2;
   } catch (const UserError& e) {
     std::cerr << "smlab " << name << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A folder that cannot be created or read (permissions, a full disk): one line naming the path.
+    std::cerr << "smlab " << name << ": error: " << filesystem_message(e) << "\n";
     return 2;
   } catch (const c10::Error& e) {
     std::cerr << "smlab " << name << ": error: " << e.what_without_backtrace() << "\n";

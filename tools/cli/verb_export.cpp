@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "datasets/dataset.h"
 #include "inference/export.h"
+#include "inference/journal.h"
 #include "inference/open_run.h"
 #include "tools/cli/cli.h"
 
@@ -73,6 +74,7 @@ Verb export_verb() {
             auto r = inference::open_run(args.positional(0), which, torch::Device(torch::kCPU), overrides_from(args, 1));
             const fs::path out = args.has("output") ? fs::path(args.get("output")) : r.run.path() / "model.pt";
             refuse_run_files(r.run.path(), out);
+            const FileLock lock = inference::lock_output(out);  // one writer; stale temporaries of a killed export go
             auto artifact = inference::export_model(*r.model, r.cfg, r.info);
             artifact.spec.run = fs::absolute(r.run.path()).lexically_normal().string();
             artifact.spec.checkpoint = inference::checkpoint_name(which);

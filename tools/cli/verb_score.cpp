@@ -3,7 +3,9 @@
 #include <iostream>
 #include <limits>
 
+#include "core/config.h"
 #include "core/error.h"
+#include "core/run_dir.h"
 #include "tools/cli/anomaly_flags.h"
 #include "tools/cli/cli.h"
 #include "inference/open_run.h"
@@ -12,6 +14,22 @@
 namespace smlab::cli {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+/// A run folder is scored directly only for forecasters (anomaly scores of series); any other run is
+/// exported first. Said plainly, instead of the series reader's complaint about data.path.
+void require_forecaster_run(const fs::path& dir) {
+  const RunDir run = RunDir::open(dir);
+  const auto cfg = config::load(run.config_file());
+  const std::string data = cfg.name_of("data");
+  if (data == "time_series_windows") return;
+  throw UsageError("--model " + dir.string() + " is a run folder of a " + cfg.name_of("model") + " model on " + data +
+                   " data; only forecaster runs (data.name: time_series_windows) are scored from their folder. "
+                   "Export it first: smlab export " + dir.string() + " --output model.pt, then --model model.pt");
+}
+
+}  // namespace
 
 Verb score_verb() {
   VerbSpec s;
@@ -84,6 +102,7 @@ Verb score_verb() {
             for (const char* f : {"model", "input", "output"})
               if (!args.has(f)) throw UsageError(std::string("'smlab score' needs --") + f);
             if (fs::is_directory(args.get("model"))) {  // a forecaster run: per-point anomaly scores of series
+              require_forecaster_run(args.get("model"));
               analysis::ForecastEvalOptions f;
               read_anomaly_flags(args, f);
               f.device = args.get("device");

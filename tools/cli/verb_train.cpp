@@ -85,7 +85,8 @@ Verb train_verb() {
             }
             const auto result = trainers::train(cfg, opt);
             const auto& sm = result.summary;
-            if (sm["status"] == "worker") return result.outcome == trainers::Outcome::NonFinite ? 3 : 0;
+            if (sm["status"] == "worker")
+              return result.signal ? 128 + result.signal : result.outcome == trainers::Outcome::NonFinite ? 3 : 0;
             std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
                       << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
             if (sm.contains("val")) print_metrics_line("val  (last):", sm["val"]);
@@ -97,7 +98,8 @@ Verb train_verb() {
             if (sm["status"] == "interrupted") {
               std::cout << "  resume with: smlab train --resume " << result.run_dir.string() << "\n";
             }
-            return 0;
+            // Stopped by SIGINT/SIGTERM with its checkpoint saved: 128 + signal, as for a killed command.
+            return result.signal ? 128 + result.signal : 0;
           }};
 }
 
