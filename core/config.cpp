@@ -216,6 +216,8 @@ namespace {
 
 YAML::Node parse_file(const fs::path& file) {
   if (!fs::exists(file)) throw ConfigError(file.string() + ": config file not found");
+  // A folder made yaml-cpp's reader throw "basic_filebuf::underflow ... Is a directory" (fuzz_config).
+  if (fs::is_directory(file)) throw ConfigError(file.string() + ": a folder, not a config file");
   try {
     return checked(YAML::LoadFile(file.string()), file.string());
   } catch (const YAML::ParserException& e) {
