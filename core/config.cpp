@@ -191,6 +191,11 @@ void check_expansion(const YAML::Node& n, const std::string& display, int depth,
     throw ConfigError(display + ": nesting deeper than " + std::to_string(kMaxDepth) + " levels; flatten the document");
   if (n.IsMap()) {
     for (const auto& kv : n) {
+      // Later passes read every key as text; a list, map or null key ("[a]: 1", "? {b: 2}") would
+      // escape them as yaml-cpp's "bad conversion" (found by tests/fuzz/fuzz_config.cpp).
+      if (!kv.first.IsScalar())
+        throw ConfigError(display + ":" + std::to_string(kv.first.Mark().line + 1) +
+                          ": a key must be a plain name, not a list, a map or null");
       check_expansion(kv.first, display, depth + 1, visited);
       check_expansion(kv.second, display, depth + 1, visited);
     }
@@ -211,6 +216,8 @@ namespace {
 
 YAML::Node parse_file(const fs::path& file) {
   if (!fs::exists(file)) throw ConfigError(file.string() + ": config file not found");
+  // A folder made yaml-cpp's reader throw "basic_filebuf::underflow ... Is a directory" (fuzz_config).
+  if (fs::is_directory(file)) throw ConfigError(file.string() + ": a folder, not a config file");
   try {
     return checked(YAML::LoadFile(file.string()), file.string());
   } catch (const YAML::ParserException& e) {

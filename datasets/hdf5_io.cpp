@@ -65,6 +65,19 @@ void check(herr_t rc, const std::filesystem::path& path, const std::string& what
   if (rc < 0) fail(path, what);
 }
 
+/// The element count of dataset `ds` with `dims`, refused when it exceeds deflate's best ratio
+/// (1032:1) over the bytes the file stores for it (every element takes at least a byte): a damaged
+/// header then fails here instead of allocating what it claims (found by tests/fuzz/fuzz_hdf5.cpp).
+hsize_t checked_count(hid_t ds, const std::vector<hsize_t>& dims, const std::filesystem::path& path,
+                      const std::string& name) {
+  const hsize_t limit = std::min<hsize_t>(H5Dget_storage_size(ds), hsize_t{1} << 48) * 1032 + (hsize_t{1} << 16);
+  hsize_t n = 1;
+  for (auto d : dims) n = d != 0 && n > limit / d ? limit + 1 : n * d;
+  if (n > limit)
+    throw UserError(path.string() + ": '" + name + "' claims more data than the file holds (truncated or damaged?)");
+  return n;
+}
+
 Hid chunked_dcpl(const std::vector<hsize_t>& chunk, int deflate) {
   Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
@@ -210,7 +223,7 @@ Shard read_shard(const std::filesystem::path& path) {
     if (!ds.ok()) throw UserError(path.string() + ": shard has no readable 'labels' dataset (truncated or damaged?)");
     const auto dims = dims_of(ds);
     if (dims.size() != 1) throw UserError(path.string() + ": 'labels' is not one-dimensional");
-    out.labels.resize(dims[0]);
+    out.labels.resize(checked_count(ds, dims, path, "labels"));
     check(H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.labels.data()), path,
           "cannot read 'labels' (truncated or damaged?)");
   }
@@ -221,9 +234,7 @@ Shard read_shard(const std::filesystem::path& path) {
       throw UserError(path.string() + ": 'images' must be [N, H, W, C] or [N, T, H, W, C] with N = " +
                       std::to_string(n) + " labels");
     out.image_shape.assign(dims.begin(), dims.end());
-    hsize_t total = 1;
-    for (auto d : dims) total *= d;
-    out.images.resize(total);
+    out.images.resize(checked_count(ds, dims, path, "images"));
     check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.images.data()), path,
           "cannot read 'images' (truncated or damaged?)");
   }
@@ -231,6 +242,7 @@ Shard read_shard(const std::filesystem::path& path) {
     const auto dims = dims_of(ds);
     if (dims.size() != 1 || dims[0] != n)
       throw UserError(path.string() + ": 'texts' must hold one string per label");
+    checked_count(ds, dims, path, "texts");
     Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(type, H5T_VARIABLE);
     H5Tset_cset(type, H5T_CSET_UTF8);
@@ -302,11 +314,8 @@ std::vector<Array> read_arrays(const std::filesystem::path& path, const std::vec
     Array a;
     a.name = name;
     const auto dims = dims_of(ds);
-    hsize_t total = 1;
-    for (auto d : dims) {
-      a.dims.push_back(static_cast<int64_t>(d));
-      total *= d;
-    }
+    const hsize_t total = checked_count(ds, dims, path, name);
+    for (auto d : dims) a.dims.push_back(static_cast<int64_t>(d));
     Hid type(H5Dget_type(ds), H5Tclose);
     const auto cls = H5Tget_class(type);
     if (cls == H5T_STRING) {

@@ -78,10 +78,20 @@ static void append_text(std::string& out, const std::string& s, bool skip_header
 
 void append_file(std::string& out, const fs::path& src, bool skip_header) { append_text(out, read_file(src), skip_header); }
 
+/// A JSON file of the journal, parsed; a damaged one is a UserError naming it (tests/fuzz/fuzz_journal.cpp).
+static json read_json_file(const fs::path& p) {
+  try {
+    return json::parse(read_file(p));
+  } catch (const json::exception& e) {
+    throw UserError(p.string() + ": not valid JSON (" + std::string(e.what()).substr(0, 120) +
+                    "); remove it and rerun that job");
+  }
+}
+
 std::optional<json> finished_job(const fs::path& output, const json& job) {
   if (!fs::exists(done_file(output))) return std::nullopt;
-  const auto done = json::parse(read_file(done_file(output)));
-  if (done.value("job", json()) != job)
+  const auto done = read_json_file(done_file(output));
+  if (!done.is_object() || done.value("job", json()) != job)
     throw UserError(output.string() + " was finished by a different job (see " + done_file(output).string() +
                     "); remove it and its .done.json/.rejects.csv or choose another --output");
   return done;
@@ -89,6 +99,8 @@ std::optional<json> finished_job(const fs::path& output, const json& job) {
 
 Journal::Journal(const fs::path& output, const json& job)
     : output_(output), parts_(parts_dir(output)), journal_(parts_ / "journal.jsonl") {
+  if (fs::exists(parts_) && !fs::is_directory(parts_))  // not a raw filesystem_error (tests/fuzz/fuzz_journal.cpp)
+    throw UserError(parts_.string() + " exists and is not a folder; remove it or choose another --output");
   if (fs::exists(journal_)) {
     std::istringstream in(read_file(journal_));
     std::string line;
@@ -101,12 +113,13 @@ Journal::Journal(const fs::path& output, const json& job)
       } catch (const std::exception&) {
         continue;  // a line cut by a crash: its chunk is simply redone
       }
+      if (!j.is_object()) continue;  // likewise
       if (first) {
         if (j.value("job", json()) != job)
           throw UserError(parts_.string() + " holds a different job (" + j.value("job", json()).dump() +
                           "); remove it or choose another --output");
         first = false;
-      } else if (j.contains("chunk") && fs::exists(chunk_file(parts_, j["chunk"], "out")) &&
+      } else if (j.contains("chunk") && j["chunk"].is_number_integer() && fs::exists(chunk_file(parts_, j["chunk"], "out")) &&
                  fs::exists(chunk_file(parts_, j["chunk"], "rej"))) {
         done_.insert(j["chunk"].get<int64_t>());
       }
@@ -157,7 +170,21 @@ fs::path shard_output(const fs::path& output, int64_t index, int64_t count) {
 
 namespace {
 
-bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
+bool is_index(const std::string& s) { return !s.empty() && s.size() < 19 && std::all_of(s.begin(), s.end(), ::isdigit); }
+
+/// A shard's .done.json with the fields merge reads; anything else is a UserError naming the file.
+json read_done(const fs::path& p) {
+  const json d = read_json_file(p);
+  const json job = d.is_object() ? d.value("job", json()) : json();
+  const json pos = job.is_object() ? job.value("positions", json()) : json();
+  const auto integer = [](const json& o, const char* key) { return o.value(key, json()).is_number_integer(); };
+  if (!job.is_object() || !pos.is_array() || pos.size() != 2 || !pos[0].is_number_integer() ||
+      !pos[1].is_number_integer() || !integer(job, "records") || !job.value("output_format", json()).is_string() ||
+      !integer(d, "rows") || !integer(d, "rejects"))
+    throw UserError(p.string() + ": not the .done.json of a finished smlab score shard (a field is missing or "
+                    "mistyped); remove it and rerun that shard");
+  return d;
+}
 
 /// The shard files <stem>.shard-<i>-of-<n><ext> beside `output`, by index; `count` is n.
 std::map<int64_t, fs::path> find_shards(const fs::path& output, int64_t& count) {
@@ -222,7 +249,7 @@ json merge(const fs::path& output) {
   json job0;
   for (int64_t i = 0; i < count; ++i) {
     const auto p = shard_output(output, i, count);
-    const auto done = json::parse(read_file(done_file(p)));
+    const auto done = read_done(done_file(p));
     auto job = done.at("job");
     const auto pos = job.at("positions");
     if (pos[0].get<int64_t>() != next)

@@ -39,17 +39,6 @@ void to_channels_last(Model& model) {
 
 InputKind input_kind(const std::string& model) { return registry().get(model).input; }
 
-std::string input_kind_name(InputKind kind) {
-  switch (kind) {
-    case InputKind::Image: return "image";
-    case InputKind::Video: return "video";
-    case InputKind::Tokens: return "tokens";
-    case InputKind::Features: return "features";
-    case InputKind::Series: return "series";
-  }
-  return "?";
-}
-
 datasets::DatasetInfo example_info(InputKind kind, int64_t outputs) {
   datasets::DatasetInfo info;
   info.task = datasets::Task::Classification;

@@ -2,7 +2,8 @@
 # Installs everything smlab needs; idempotent and non-interactive.
 #   - Debian packages: OpenCV, SentencePiece, HDF5, yaml-cpp, nlohmann-json, GoogleTest, ccache, ninja,
 #     python3-venv, and libgloo-dev (headers only: the torch wheel ships ProcessGroupGloo.hpp but not the
-#     gloo headers it includes; the Gloo code itself is libtorch's).
+#     gloo headers it includes; the Gloo code itself is libtorch's); clang and libclang-rt-14-dev
+#     (libFuzzer and the sanitizer runtimes) for the fuzz harnesses (scripts/fuzz.sh).
 #   - A git-ignored venv (.venv) with torch==2.11.0 from PyPI. First the torch wheel alone
 #     (--no-deps) plus only the NVIDIA wheels that /usr/local/cuda lacks; `ldd` then checks that
 #     every libtorch library resolves (libcuda.so.1, the GPU driver, may be absent on CPU machines).
@@ -24,7 +25,7 @@ log() { printf '[install_deps] %s\n' "$*"; }
 # ---------------------------------------------------------------- Debian packages
 APT_PACKAGES=(build-essential pkg-config git ninja-build ccache python3 python3-venv python3-dev
   libopencv-dev libsentencepiece-dev sentencepiece libhdf5-dev libyaml-cpp-dev nlohmann-json3-dev
-  libgtest-dev googletest libgloo-dev dataset-fashion-mnist)
+  libgtest-dev googletest libgloo-dev dataset-fashion-mnist clang libclang-rt-14-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

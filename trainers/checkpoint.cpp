@@ -10,34 +10,6 @@ namespace fs = std::filesystem;
 
 namespace smlab::trainers {
 
-nlohmann::json TrainState::to_json() const {
-  return {{"epoch", epoch},           {"batch", batch},       {"step", step},           {"samples", samples},
-          {"best", best},             {"has_best", has_best}, {"best_epoch", best_epoch}, {"best_step", best_step},
-          {"last_eval_step", last_eval_step}, {"bad_evals", bad_evals},
-          {"loss_sum", loss_sum},     {"loss_count", loss_count}, {"elapsed", elapsed},
-          {"wall", wall},             {"last_val", last_val}};
-}
-
-TrainState TrainState::from_json(const nlohmann::json& j) {
-  TrainState s;
-  s.epoch = j.at("epoch");
-  s.batch = j.at("batch");
-  s.step = j.at("step");
-  s.samples = j.at("samples");
-  s.best = j.at("best");
-  s.has_best = j.at("has_best");
-  s.best_epoch = j.at("best_epoch");
-  s.best_step = j.value("best_step", int64_t{-1});  // absent in checkpoints written before step-based evaluation
-  s.last_eval_step = j.value("last_eval_step", int64_t{-1});
-  s.bad_evals = j.at("bad_evals");
-  s.loss_sum = j.at("loss_sum");
-  s.loss_count = j.at("loss_count");
-  s.elapsed = j.at("elapsed");
-  s.wall = j.value("wall", 0.0);  // absent in checkpoints written before summaries survived a resume
-  if (j.contains("last_val")) s.last_val = j.at("last_val");
-  return s;
-}
-
 namespace {
 
 std::vector<c10::Device> rng_devices() {
@@ -127,7 +99,7 @@ TrainState load_checkpoint(const fs::path& path, models::Model& model, torch::op
         extras->scaler_growth = growth;
       }
     }
-    return TrainState::from_json(nlohmann::json::parse(state.toStringRef()));
+    return TrainState::from_json(nlohmann::json::parse(state.toStringRef()), "checkpoint " + path.string());
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
