@@ -20,6 +20,9 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
+bool ends_with(std::string_view s, std::string_view suffix);
+/// `s` with ASCII letters lower-cased (file extensions, format names).
+std::string lower(std::string s);
 
 /// `v` with `precision` digits after the point ("%.*f"), or "n/a" when it is not finite (report tables).
 std::string fixed(double v, int precision = 3);

@@ -19,6 +19,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "datasets/dataset.h"
 #include "datasets/image_limits.h"
 #include "datasets/pack.h"
@@ -66,8 +67,7 @@ namespace {
 const char* kVideoExtensions[] = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v"};
 
 bool is_video_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = text::lower(p.extension().string());
   return std::find(std::begin(kVideoExtensions), std::end(kVideoExtensions), ext) != std::end(kVideoExtensions);
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "datasets/csv.h"
 #include "datasets/pack.h"
 #include "datasets/tar_reader.h"
@@ -16,14 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+using text::ends_with;
+using text::lower;
 
 // Splits one line: TSV at every tab, CSV with RFC 4180 quoting (datasets/csv.h).
 std::vector<std::string> split_line(const std::string& line, char delim) {

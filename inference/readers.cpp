@@ -147,8 +147,7 @@ InputRecords read_image_folder(const ReadOptions& o, const InputSpec&) {
   static const std::set<std::string> exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"};
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(o.input)) {
-    auto ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    const std::string ext = text::lower(e.path().extension().string());
     if (e.is_regular_file() && exts.count(ext)) files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
