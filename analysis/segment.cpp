@@ -16,6 +16,7 @@
 #include "datasets/csv.h"
 #include "analysis/kmeans.h"
 #include "analysis/stats.h"
+#include "inference/writers.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -30,12 +31,7 @@ std::string fmt_p(double p) {
   return buf;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+using inference::csv_field;  // inference/writers.h
 
 double median(std::vector<double> v) {
   if (v.empty()) return std::nan("");

@@ -7,6 +7,7 @@
 #include "core/atomic_file.h"
 #include "core/text.h"
 #include "trainers/trainer.h"
+#include "inference/writers.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -22,12 +23,7 @@ std::string num(double v, const char* format = "%.4f") {
 }
 std::string full(double v) { return num(v, "%.12g"); }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+using inference::csv_field;  // inference/writers.h
 
 /// Per point: finished runs, and mean/std/n per metric over the runs that report it.
 json aggregate(const trainers::SweepSpec& spec, const std::vector<SweepRun>& runs) {

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "inference/readers.h"
+#include "inference/writers.h"
 #include "tools/cli/cli.h"
 
 namespace smlab::cli {
@@ -53,12 +54,7 @@ Corpus read_corpus(const Args& args) {
   return c;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return q + "\"";
-}
+using inference::csv_field;  // inference/writers.h
 
 nlohmann::json topic_json(const analysis::Topic& t, size_t k, const Corpus& c) {
   nlohmann::json terms = nlohmann::json::array(), docs = nlohmann::json::array(), prev = nlohmann::json::array();
