@@ -3,20 +3,13 @@ skip rules (exit 77 without SMLAB_BIN or scipy), a tiny base config, and a TestC
 writes it to a fresh folder per test."""
 import os
 import shutil
-import sys
 import tempfile
 import unittest
 
-BIN = os.environ.get("SMLAB_BIN", "")
-if not BIN or not os.path.exists(BIN):
-    print("skipping: SMLAB_BIN is not set")
-    sys.exit(77)
-try:
-    import numpy  # noqa: F401
-    import scipy.stats  # noqa: F401
-except ImportError:
-    print("skipping: scipy is not installed (scripts/install_deps.sh installs it)")
-    sys.exit(77)
+import testenv
+
+BIN = testenv.require_files("SMLAB_BIN")[0]
+testenv.require_modules("numpy", "scipy.stats")
 
 BASE = ("model: {name: mlp, hidden: [8]}\n"
         "data: {name: synthetic_blobs, features: 4, classes: 3, train_size: 60, val_size: 30, test_size: 30, "

@@ -18,21 +18,19 @@ test_explain_axioms.py. Exits 77 (skipped) when SMLAB_BIN is unset.
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
 
 BIN = os.environ.get("SMLAB_BIN", "")
 SRC = os.environ.get("SMLAB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def smlab(*args, ok=True):
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    p = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=900, env=env)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"smlab {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    return p
+    return testenv.smlab(BIN, *args, ok=ok)
 
 
 class ExplainCli(unittest.TestCase):

@@ -14,29 +14,19 @@ Pillow.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 
-BIN = os.environ.get("SMLAB_BIN", "")
-if not BIN or not os.path.exists(BIN):
-    print("skipping: SMLAB_BIN is not set")
-    sys.exit(77)
-try:
-    import numpy as np
-    from PIL import Image
-except ImportError:
-    print("skipping: numpy or Pillow is not installed")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
+
+BIN = testenv.require_files("SMLAB_BIN")[0]
+np, Image = testenv.require_modules("numpy", "PIL.Image")
 
 
 def smlab(*args, ok=True):
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    p = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=900, env=env)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"smlab {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    return p
+    return testenv.smlab(BIN, *args, ok=ok)
 
 
 def image(rng, cls):

@@ -24,19 +24,15 @@ import tempfile
 import unittest
 import warnings
 
-BIN = os.environ.get("SMLAB_BIN", "")
-PROBE = os.environ.get("SMLAB_NMF_PROBE", "")
-if not BIN or not PROBE or not os.path.exists(BIN) or not os.path.exists(PROBE):
-    print("skipping: SMLAB_BIN or SMLAB_NMF_PROBE is not set")
-    sys.exit(77)
-try:
-    import numpy as np
-    from scipy.optimize import linear_sum_assignment
-    from sklearn.decomposition import NMF
-    from sklearn.exceptions import ConvergenceWarning
-except ImportError:
-    print("skipping: scikit-learn or scipy is not installed (scripts/install_deps.sh installs them)")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
+
+BIN, PROBE = testenv.require_files("SMLAB_BIN", "SMLAB_NMF_PROBE")
+np, = testenv.require_modules("numpy", hint="scripts/install_deps.sh installs it")
+testenv.require_modules("scipy.optimize", "sklearn.decomposition")
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+from sklearn.decomposition import NMF  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 
 def read_json(path):

@@ -17,11 +17,11 @@ import subprocess
 import sys
 import unittest
 
-BIN = os.environ.get("SMLAB_BIN", "")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
+
+BIN = testenv.require_files("SMLAB_BIN")[0]
 SRC = os.environ.get("SMLAB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-if not BIN or not os.path.exists(BIN):
-    print("skipping: SMLAB_BIN is not set")
-    sys.exit(77)
 sys.path.insert(0, os.path.join(SRC, "bench"))
 import torch  # noqa: E402
 

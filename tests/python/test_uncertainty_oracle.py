@@ -15,15 +15,11 @@ import sys
 import tempfile
 import unittest
 
-BIN = os.environ.get("SMLAB_BIN", "")
-if not BIN or not os.path.exists(BIN):
-    print("skipping: SMLAB_BIN is not set")
-    sys.exit(77)
-try:
-    import numpy as np
-except ImportError:
-    print("skipping: numpy is not installed")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
+
+BIN = testenv.require_files("SMLAB_BIN")[0]
+np, = testenv.require_modules("numpy")
 
 CLASSES = ["negative", "neutral", "positive"]
 

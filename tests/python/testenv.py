@@ -1,0 +1,42 @@
+"""What the Python tests share before they start: the skip rules (exit status 77, which CTest reports
+as skipped, with one line saying why) and running the smlab binary. Not a test itself (CTest runs
+tests/python/test_*.py).
+
+    BIN = testenv.require_files("SMLAB_BIN")[0]
+    np, = testenv.require_modules("numpy")
+"""
+import importlib
+import os
+import subprocess
+import sys
+
+
+def require_files(*variables):
+    """The paths in these environment variables, or exit 77 when one is unset or missing."""
+    paths = [os.environ.get(v, "") for v in variables]
+    for v, p in zip(variables, paths):
+        if not p or not os.path.exists(p):
+            print(f"skipping: {v} is not set")
+            sys.exit(77)
+    return paths
+
+
+def require_modules(*names, hint="scripts/install_deps.sh installs it"):
+    """The imported modules, or exit 77 naming the first one that is missing."""
+    out = []
+    for n in names:
+        try:
+            out.append(importlib.import_module(n))
+        except ImportError:
+            print(f"skipping: {n} is not installed ({hint})")
+            sys.exit(77)
+    return out
+
+
+def smlab(binary, *args, ok=True, timeout=900, threads="2"):
+    """Runs `binary args...` with OMP_NUM_THREADS=threads; with ok, a failure raises with its output."""
+    env = dict(os.environ, OMP_NUM_THREADS=threads)
+    p = subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    if ok and p.returncode != 0:
+        raise AssertionError(f"smlab {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
