@@ -158,11 +158,13 @@ def export_program(torch, ts, spec, method, device):
 
 
 def write_atomic(path, write):
-    """Calls write(tmp) for a temporary file beside `path`, fsyncs it and renames it over `path`."""
+    """Calls write(tmp) for `tmp` = a temporary folder beside `path` / path's name (an AOTInductor
+    package takes its archive prefix from the name), fsyncs it and renames it over `path`."""
+    import shutil
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp" + os.path.splitext(path)[1], dir=d)
-    os.close(fd)
+    tmpdir = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".tmp.", dir=d)
+    tmp = os.path.join(tmpdir, os.path.basename(path))
     try:
         write(tmp)
         umask = os.umask(0)
@@ -177,8 +179,7 @@ def write_atomic(path, write):
         finally:
             os.close(dfd)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def metadata(torch, meta, tokenizer, package):
