@@ -200,7 +200,7 @@ def write_pt2(torch, ep, md, output):
 
 def write_onnx(torch, ep, x, md, output, method):
     import onnx
-    names = ["output", "embedding"] if method == "forward_embed" else ["output"]
+    names = ["smlab_output", "smlab_embedding"] if method == "forward_embed" else ["smlab_output"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(ep, (x,), dynamo=True, input_names=["x"], output_names=names, verbose=False)

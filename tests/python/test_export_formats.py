@@ -160,7 +160,10 @@ def main():
         check_refusals(d, failures)
         for fmt, models in (("onnx", onx), ("pt2", pt2)):
             for name in models:
-                check_model(name, recs[name], fmt, d, failures)
+                try:
+                    check_model(name, recs[name], fmt, d, failures)
+                except Exception as e:  # noqa: BLE001 (one model's failure must not hide the others')
+                    failures.append(f"{name} {fmt}: {type(e).__name__}: {str(e).strip().splitlines()[:1]}")
     for f in failures:
         print("FAIL", f)
     print(f"checked pt2 {pt2}, onnx {onx}" + ("" if os.environ.get("SMLAB_EXPORT_FULL") == "1" else
