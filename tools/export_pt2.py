@@ -10,9 +10,9 @@ are exactly the artifact's. The converted program is re-exported (non-strict) wi
 dimension and, for token models whose export check says that shorter padding gives the same
 outputs, a dynamic sequence length (Dim.AUTO: where the graph specialises the length, it stays
 fixed and the package says so; where it needs a minimum, the package records it and smlab pads to
-it). Two rewrites make the converted graph traceable with symbolic lengths: circular
-aten::_pad_enum becomes a cat of slices, and aten::max_pool1d becomes max_pool2d on an unsqueezed
-input (their decompositions guard the length to the sample's).
+it). Two rewrites make the converted graph traceable with symbolic lengths: aten::_pad_enum
+(constant, replicate) becomes constant_pad_nd / a cat of edge slices, and aten::max_pool1d becomes
+max_pool2d on an unsqueezed input (their decompositions guard the length to the sample's).
 
 When the artifact has `forward_embed` (penultimate features), that method is exported instead of
 `forward`: the package then returns (outputs, embeddings), computed once.
@@ -71,13 +71,25 @@ def sample_input(torch, spec, batch, device):
     return x.to(device)
 
 
-def circular_pad(x, pad):
-    """aten::_pad_enum(x, pad, mode=circular) as a cat of slices (traceable with symbolic sizes)."""
+def edge_pad(x, pad, mode, value=None):
+    """aten::_pad_enum(x, pad, mode) for mode constant (3) and replicate (1) (at::padding_mode), pad =
+    [left, right] per dim from the last one backwards, written with cat/expand so that torch.export
+    keeps the padded dimension symbolic."""
     import torch
+    if mode == 3:
+        return torch.constant_pad_nd(x, list(pad), 0.0 if value is None else value)
     for i in range(len(pad) // 2):
         left, right = pad[2 * i], pad[2 * i + 1]
         d = x.dim() - 1 - i
-        parts = ([x.narrow(d, x.size(d) - left, left)] if left else []) + [x] + ([x.narrow(d, 0, right)] if right else [])
+        shape = list(x.shape)
+        parts = []
+        if left:
+            shape[d] = left
+            parts.append(x.narrow(d, 0, 1).expand(shape))
+        parts.append(x)
+        if right:
+            shape[d] = right
+            parts.append(x.narrow(d, x.size(d) - 1, 1).expand(shape))
         x = torch.cat(parts, d)
     return x
 
@@ -92,7 +104,7 @@ def max_pool1d(x, kernel, stride=(), padding=(0,), dilation=(1,), ceil_mode=Fals
 
 
 def rewrite(gm):
-    """Replaces the converted graph's circular pads and 1-d max pools by their traceable twins."""
+    """Replaces the converted graph's pads and 1-d max pools by their traceable twins."""
     import torch
     for n in list(gm.graph.nodes):
         if n.op != "call_function":
@@ -100,8 +112,9 @@ def rewrite(gm):
         new_target = None
         if n.target is torch.ops.aten._pad_enum.default:
             mode = n.args[2] if len(n.args) > 2 else n.kwargs.get("mode")
-            if mode == 3:  # circular
-                new_target, args, kwargs = circular_pad, (n.args[0], list(n.args[1])), {}
+            value = n.args[3] if len(n.args) > 3 else n.kwargs.get("value")
+            if mode in (1, 3):  # at::padding_mode replicate, constant
+                new_target, args, kwargs = edge_pad, (n.args[0], list(n.args[1]), mode, value), {}
         elif n.target is torch.ops.aten.max_pool1d.default:
             new_target, args, kwargs = max_pool1d, tuple(n.args), dict(n.kwargs)
         if new_target is not None:
@@ -130,7 +143,7 @@ def method_module(torch, ts, method):
     return torch.jit.script(Embed(ts))
 
 
-def export_program(torch, ts, spec, method, device):
+def export_program(torch, ts, spec, method, device, fixed_length=False):
     """The artifact's method as an ExportedProgram with a dynamic batch (and length where allowed)."""
     from torch._export.converter import TS2EPConverter
     x = sample_input(torch, spec, 3, device)
@@ -140,7 +153,7 @@ def export_program(torch, ts, spec, method, device):
     rewrite(gm)
     dims = {0: torch.export.Dim("batch", min=1, max=1 << 20)}
     tokens = spec.get("tokens") or {}
-    if spec["dtype"] == "int64" and tokens.get("variable_length"):
+    if spec["dtype"] == "int64" and tokens.get("variable_length") and not fixed_length:
         dims[1] = torch.export.Dim.AUTO
     ep = torch.export.export(gm, (x,), dynamic_shapes=(dims,), strict=False)
     length = {"variable_length": False, "min_length": 0, "max_length": 0}
@@ -155,6 +168,34 @@ def export_program(torch, ts, spec, method, device):
             rng = ep.range_constraints.get(L.node.expr)
             length["min_length"] = max(1, int(rng.lower)) if rng is not None else 1
     return ep, x, length
+
+
+def shorter_length_ok(torch, ts, spec, method, length, run):
+    """The exported model at a shorter padded length (batch 2) against the artifact, within 1e-4: the
+    dynamic length must give the artifact's outputs, not only trace (ONNX translation can still pin it)."""
+    if not length["variable_length"]:
+        return True
+    short = max(length["min_length"], length["max_length"] // 2)
+    x = sample_input(torch, spec, 2, next(iter(ts.parameters())).device)[:, :short]
+    try:
+        with torch.no_grad():
+            want = getattr(ts, method)(x)
+            got = run(x)
+        want = list(want) if isinstance(want, (list, tuple)) else [want]
+        got = list(got) if isinstance(got, (list, tuple)) else [got]
+        for g, w in zip(got, want):
+            g, w = torch.as_tensor(g).double().cpu(), w.double().cpu()
+            if g.shape != w.shape or float((g - w).abs().max() / w.abs().max().clamp_min(1e-12)) > 1e-4:
+                return False
+        return len(got) == len(want)
+    except Exception:  # noqa: BLE001 (a shape the exported model rejects: the length is not dynamic)
+        return False
+
+
+def onnx_runner(path):
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, {"x": x.cpu().numpy()})
 
 
 def write_atomic(path, write):
@@ -242,22 +283,33 @@ def main():
     ts.eval()
     meta = json.loads(extra["smlab.json"])
     method = "forward_embed" if hasattr(ts, "forward_embed") and meta.get("output", {}).get("embed") else "forward"
-    try:
-        with torch.no_grad():
-            ep, x, length = export_program(torch, ts, meta["input"], method, device)
-    except Exception as e:  # noqa: BLE001
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        fail(f"{a.artifact}: model '{meta.get('model')}' cannot be exported to {a.format} by torch.export "
-             f"({type(e).__name__}: {first}); use the TorchScript artifact")
-    package = {"format": PACKAGE_FORMAT, "kind": a.format, "device": device.type, "method": method,
-               "outputs": 2 if method == "forward_embed" else 1, "torch_version": torch.__version__,
-               "route": "TS2EPConverter", "source_sha256": sha256(a.artifact), **length}
-    md = metadata(torch, meta, extra["tokenizer.model"].encode("latin-1") if isinstance(extra["tokenizer.model"], str)
-                  else extra["tokenizer.model"], package)
-    if a.format == "pt2":
-        write_pt2(torch, ep, md, a.output)
-    else:
-        write_onnx(torch, ep, x, md, a.output, method)
+    tokenizer = extra["tokenizer.model"]
+    tokenizer = tokenizer.encode("latin-1") if isinstance(tokenizer, str) else tokenizer
+    for fixed in (False, True):  # a dynamic length that does not give the artifact's outputs: fixed length
+        try:
+            with torch.no_grad():
+                ep, x, length = export_program(torch, ts, meta["input"], method, device, fixed_length=fixed)
+        except Exception as e:  # noqa: BLE001
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            fail(f"{a.artifact}: model '{meta.get('model')}' cannot be exported to {a.format} by torch.export "
+                 f"({type(e).__name__}: {first}); use the TorchScript artifact")
+        if not shorter_length_ok(torch, ts, meta["input"], method, length, ep.module()):
+            continue
+        package = {"format": PACKAGE_FORMAT, "kind": a.format, "device": device.type, "method": method,
+                   "outputs": 2 if method == "forward_embed" else 1, "torch_version": torch.__version__,
+                   "route": "TS2EPConverter", "source_sha256": sha256(a.artifact), **length}
+        md = metadata(torch, meta, tokenizer, package)
+        if a.format == "pt2":
+            write_pt2(torch, ep, md, a.output)
+            ok = device.type != "cpu" or shorter_length_ok(torch, ts, meta["input"], method, length,
+                                                           torch._inductor.aoti_load_package(a.output))
+        else:
+            write_onnx(torch, ep, x, md, a.output, method)
+            ok = shorter_length_ok(torch, ts, meta["input"], method, length, onnx_runner(a.output))
+        if ok:
+            break
+        print(f"[export_pt2] {meta.get('model')}: the {a.format} model gives other outputs at shorter lengths; "
+              "exporting it again with the length fixed at max_len", file=sys.stderr)
     print(json.dumps({"output": a.output, "model": meta.get("model"), "seconds": round(time.time() - t0, 1),
                       **package}))
     return 0
