@@ -15,8 +15,14 @@ few seconds), for each sentiment model given. The artifact comes from a short sm
 do not change throughput) exported with `smlab export`; both sides time the whole job from
 process start: loading the artifact, reading, tokenising, scoring and writing the output.
 
+Formats (issue 18, --formats torchscript,pt2,onnx): smlab also scores the AOTInductor package
+(`smlab export --format all`), and the Python peers are torch.jit.load (TorchScript),
+torch._inductor.aoti_load_package (.pt2) and onnxruntime (ONNX), each with the same loop and the same
+batching (a fixed-length package is padded to max_len on both sides, as smlab score pads it). A
+second table lists every variant's rows/s and smlab's best format against the best Python peer.
+
 usage: bench/score_bench.py [--models text_cnn,bilstm] [--threads 2] [--repeat 4] [--runs 3] [--out FILE.md]
-                           [--modes padded,bucketed]
+                           [--modes padded,bucketed] [--formats torchscript,pt2,onnx]
 Needs build/smlab and the shared datasets (SMLAB_DATA, default ../shared/datasets).
 """
 import argparse
@@ -40,11 +46,30 @@ import csv, json, sys, time
 t0 = time.perf_counter()
 import torch, sentencepiece as spm
 artifact, tok, inp, out, threads, batch, bucket = sys.argv[1:8]
+loader = sys.argv[8] if len(sys.argv) > 8 else "jit"
 bucket = bucket == "1"
 torch.set_num_threads(int(threads))
-extra = {"smlab.json": ""}
-m = torch.jit.load(artifact, _extra_files=extra)
-meta = json.loads(extra["smlab.json"])
+min_width = 1
+if loader == "jit":
+    extra = {"smlab.json": ""}
+    m = torch.jit.load(artifact, _extra_files=extra)
+    meta = json.loads(extra["smlab.json"])
+else:  # the .pt2 / .onnx beside the artifact, with the same smlab.json in its metadata
+    if loader == "aoti":
+        pk = torch._inductor.aoti_load_package(artifact[:-3] + ".pt2")
+        md = pk.get_metadata()
+        m = lambda x: pk(x)[0]
+    else:
+        import onnx, onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        sess = ort.InferenceSession(artifact[:-3] + ".onnx", so, providers=["CPUExecutionProvider"])
+        md = sess.get_modelmeta().custom_metadata_map
+        m = lambda x: torch.from_numpy(sess.run(["smlab_output"], {"x": x.numpy()})[0])
+    meta, package = json.loads(md["smlab.json"]), json.loads(md["smlab.package"])
+    if not package.get("variable_length", True):
+        bucket = False  # a fixed-length package: every batch padded to max_len, as smlab score does
+    min_width = max(1, package.get("min_length", 1))
 # format 2 (typed ArtifactSpec, inference/artifact.h); format 1 had these flat
 if meta.get("format", 1) >= 2:
     max_len, classes = meta["input"]["tokens"]["max_len"], meta["output"]["classes"]
@@ -59,7 +84,7 @@ with open(inp, encoding="utf-8") as f, open(out, "w", newline="") as o, torch.no
     w.writerow(["id", "label", "confidence", "top_k"] + ["p_" + c for c in classes])
     def scores(enc):
         # enc: token id lists of one batch -> probabilities [n, C]
-        width = max(1, max(min(len(e), max_len) for e in enc)) if bucket else max_len
+        width = max(min_width, max(min(len(e), max_len) for e in enc)) if bucket else max_len
         x = torch.zeros(len(enc), width, dtype=torch.long)
         for i, e in enumerate(enc):
             e = e[:max_len]
@@ -106,7 +131,7 @@ def run(cmd, **kw):
     return r
 
 
-def make_artifact(work, model):
+def make_artifact(work, model, formats):
     cfg = os.path.join(work, f"{model}.yaml")
     with open(cfg, "w") as f:
         f.write(f"""version: 1
@@ -118,8 +143,16 @@ train: {{epochs: 1, max_steps: 5, progress: none, tensorboard: false}}
 """)
     run([SMLAB, "train", cfg, "--run-dir", os.path.join(work, f"run-{model}")])
     art = os.path.join(work, f"{model}.pt")
-    run([SMLAB, "export", os.path.join(work, f"run-{model}"), "--checkpoint", "last", "--output", art])
+    derived = [f for f in formats if f != "torchscript"]
+    fmt = "torchscript" if not derived else derived[0] if len(derived) == 1 else "all"
+    run([SMLAB, "export", os.path.join(work, f"run-{model}"), "--checkpoint", "last", "--output", art, "--format", fmt])
     return art
+
+
+# Variants per format: (side, format, smlab --model suffix or the peer's loader)
+VARIANTS = {"torchscript": [("smlab", "torchscript", ".pt"), ("peer", "torchscript", "jit")],
+            "pt2": [("smlab", "pt2", ".pt2"), ("peer", "pt2", "aoti")],
+            "onnx": [("peer", "onnx", "ort")]}
 
 
 def main():
@@ -132,12 +165,13 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default="")
     ap.add_argument("--modes", default="padded,bucketed", help="padded, bucketed or both (each for smlab and the peer)")
+    ap.add_argument("--formats", default="torchscript", help="torchscript, pt2, onnx: the formats scored (issue 18)")
     a = ap.parse_args()
     if not os.path.exists(TEST):
         print(f"skipping: {TEST} not found (set SMLAB_DATA)")
         return 0
     import torch
-    results = []
+    results, format_rows = [], []
     with tempfile.TemporaryDirectory() as work:
         lines = [l for l in open(TEST, encoding="utf-8")]
         with open(os.path.join(work, "corpus.txt"), "w", encoding="utf-8") as f:
@@ -155,8 +189,11 @@ def main():
         peer_py = os.path.join(work, "peer.py")
         open(peer_py, "w").write(PEER)
         for model in a.models.split(","):
-            art = make_artifact(work, model)
+            formats = a.formats.split(",")
+            art = make_artifact(work, model, formats)
             modes = a.modes.split(",")
+            extra_variants = [v for f in formats if f != "torchscript" for v in VARIANTS[f]]
+            xtimes = {(f"{side} {fmt}", mode): [] for side, fmt, _ in extra_variants for mode in modes}
             times = {(side, mode): [] for side in ("smlab", "peer") for mode in modes}
             cpu = {(side, mode): [] for side in ("smlab", "peer") for mode in modes}
             loads = []
@@ -180,6 +217,18 @@ def main():
                     times[("peer", mode)].append(time.perf_counter() - t0)
                     cpu[("peer", mode)].append(child_cpu() - c0)
                     rows_peer = json.loads(r.stdout.strip().splitlines()[-1])["rows"]
+                    for side, fmt, how in extra_variants:  # the same job through the other formats
+                        o2 = os.path.join(work, f"{model}-{side}-{fmt}-{mode}{i}.csv")
+                        loads.append(os.getloadavg()[0])
+                        t0 = time.perf_counter()
+                        if side == "smlab":
+                            run([SMLAB, "score", "--model", art[:-3] + how, "--input", inp, "--output", o2, "--id-field",
+                                 "0", "--text-field", "2", "--threads", str(a.threads), "--workers", str(a.workers),
+                                 "--batch-size", str(a.batch), "--quiet"] + extra)
+                        else:
+                            run([sys.executable, peer_py, art, os.path.join(work, "tok.model"), inp, o2, str(a.threads),
+                                 str(a.batch), "1" if mode == "bucketed" else "0", how])
+                        xtimes[(f"{side} {fmt}", mode)].append(time.perf_counter() - t0)
             loads.append(os.getloadavg()[0])
             # Same labels on (nearly) every row: the two sides compute the same thing.
             def labels(path):
@@ -203,6 +252,15 @@ def main():
                        "load_avg_1min": [round(l, 2) for l in loads]}
                 results.append(res)
                 print(json.dumps(res))
+            for mode in modes if extra_variants else []:
+                var = {"smlab torchscript": times[("smlab", mode)], "peer torchscript": times[("peer", mode)],
+                       **{k: v for (k, m_), v in xtimes.items() if m_ == mode}}
+                med = {k: statistics.median(v) for k, v in var.items()}
+                best_s = min((k for k in med if k.startswith("smlab")), key=med.get)
+                best_p = min((k for k in med if k.startswith("peer")), key=med.get)
+                format_rows.append({"model": model, "mode": mode, "rows_per_s": {k: n_in / t for k, t in med.items()},
+                                    "best_smlab": best_s, "best_peer": best_p, "ratio": med[best_p] / med[best_s],
+                                    "times": var})
             if "padded" in modes and "bucketed" in modes:
                 sb, pp = ("smlab", "bucketed"), ("peer", "padded")
                 mo, mt = statistics.median(times[sb]), statistics.median(times[pp])
@@ -217,6 +275,14 @@ def main():
         lines.append(f"| {r['model']} | {r['mode']} | {r['inputs']} | {r['smlab_rows_per_s']:.0f} | {r['peer_rows_per_s']:.0f} | "
                      f"**{r['ratio']:.2f}x** | {r['ratio_paired_median']:.2f}x | {r['ratio_cpu']:.2f}x | {r['label_agreement']:.4f} |")
     table = "\n".join(lines)
+    if format_rows:
+        names = list(format_rows[0]["rows_per_s"])
+        t2 = ["| model | mode | " + " | ".join(f"{n} rows/s" for n in names) + " | best smlab / best Python peer |",
+              "|---|---|" + "---|" * (len(names) + 1)]
+        for r in format_rows:
+            t2.append(f"| {r['model']} | {r['mode']} | " + " | ".join(f"{r['rows_per_s'][n]:.0f}" for n in names) +
+                      f" | **{r['ratio']:.2f}x** ({r['best_smlab']} vs {r['best_peer']}) |")
+        table += "\n\nFormats (issue 18):\n\n" + "\n".join(t2)
     print(table)
     if a.out:
         with open(a.out, "w") as f:
@@ -230,8 +296,8 @@ def main():
                         f"{statistics.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores.\n\n")
             commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
             f.write(f"Command: `python3 bench/score_bench.py --models {a.models} --threads {a.threads} --repeat {a.repeat} "
-                    f"--runs {a.runs} --modes {a.modes} --out {a.out}` (commit {commit})\n\n{table}\n\n"
-                    f"Raw: `{json.dumps(results)}`\n")
+                    f"--runs {a.runs} --modes {a.modes} --formats {a.formats} --out {a.out}` (commit {commit})\n\n{table}\n\n"
+                    f"Raw: `{json.dumps(results)}`\n" + (f"\nRaw formats: `{json.dumps(format_rows)}`\n" if format_rows else ""))
     return 0
 
 

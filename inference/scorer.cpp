@@ -16,6 +16,7 @@
 #include "inference/export.h"
 #include "inference/preprocess.h"
 #include "inference/readers.h"
+#include "inference/runner.h"
 #include "inference/writers.h"
 #include "trainers/distributed.h"
 
@@ -49,7 +50,7 @@ struct Job {
   fs::path output;
   std::string in_format, out_format;
   c10::Device device = torch::kCPU;
-  Artifact artifact;
+  LoadedModel model;
   std::unique_ptr<Preprocessor> prep;
   std::unique_ptr<OutputWriter> writer;
   int64_t embed_dim = 0;
@@ -66,9 +67,9 @@ struct Job {
 };
 
 /// The embedding width for --embeddings (0 without it); refuses artifacts without `embed`.
-int64_t embed_dim_of(const Artifact& a, const ScoreOptions& o) {
+int64_t embed_dim_of(const LoadedModel& a, const ScoreOptions& o) {
   if (!o.embeddings) return 0;
-  if (!a.spec.output.embed || !a.module.find_method("forward_embed"))
+  if (!a.spec.output.embed || !a.runner->has_embed())
     throw UserError(o.model.string() + ": this artifact has no embed method (penultimate features); re-export it with this "
                     "smlab ('smlab export' adds one to models whose forward ends in a linear classifier)");
   return a.spec.output.embed->dim;
@@ -77,7 +78,7 @@ int64_t embed_dim_of(const Artifact& a, const ScoreOptions& o) {
 /// The job's fingerprint: a rerun with the same one resumes, a different one is refused.
 json fingerprint(const Job& j) {
   json f = {{"artifact", file_fingerprint(j.o.model)},
-            {"config_hash", j.artifact.spec.config_hash},
+            {"config_hash", j.model.spec.config_hash},
             {"input", file_fingerprint(j.o.input)},
             {"input_format", j.in_format},
             {"records", static_cast<int64_t>(j.input.records.size())},
@@ -98,10 +99,13 @@ Job open_job(const ScoreOptions& o) {
   j.output = shard_output(o.output, o.shard_index, o.shard_count);
   j.out_format = detect_output_format(j.output, o.output_format);
   j.device = resolve_device(o.device);
-  j.artifact = load_artifact(o.model, j.device);
-  const auto& spec = j.artifact.spec;
-  j.prep = make_preprocessor(spec.input, j.artifact.files, o.model, o.workers);
-  j.embed_dim = embed_dim_of(j.artifact, o);
+  j.model = load_model(o.model, j.device);
+  if (!j.model.runner->autocast() && o.precision != "fp32")
+    throw UsageError("--precision " + o.precision + ": a ." + model_format_name(j.model.format) +
+                     " package runs in the precision it was compiled in; use --precision fp32 (or the TorchScript artifact)");
+  const auto& spec = j.model.spec;
+  j.prep = make_preprocessor(spec.input, j.model.files, o.model, o.workers);
+  j.embed_dim = embed_dim_of(j.model, o);
   j.writer = writer_registry().get(j.out_format).make(
       RowFormat{spec.output, std::max<int64_t>(1, std::min<int64_t>(o.top_k, spec.output.dim)), j.embed_dim});
   // Length bucketing: only for token models whose export check found the outputs independent
@@ -129,7 +133,7 @@ std::pair<torch::Tensor, torch::Tensor> run_model(Job& j, const Prepared& p) {
   std::iota(order.begin(), order.end(), int64_t{0});
   if (j.bucket)
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p.lengths[a] < p.lengths[b]; });
-  auto y_all = torch::empty({n, j.artifact.spec.output.dim}), e_all = torch::empty({n, j.embed_dim});
+  auto y_all = torch::empty({n, j.model.spec.output.dim}), e_all = torch::empty({n, j.embed_dim});
   for (int64_t s = 0; s < n; s += j.o.batch_size) {
     const int64_t e = std::min(n, s + j.o.batch_size);
     torch::Tensor x, idx;
@@ -146,13 +150,8 @@ std::pair<torch::Tensor, torch::Tensor> run_model(Job& j, const Prepared& p) {
     torch::Tensor y, emb;
     {
       AutocastScope autocast(j.device, j.o.precision);
-      if (j.embed_dim > 0) {
-        const auto t = j.artifact.module.get_method("forward_embed")({x}).toTuple();
-        y = t->elements().at(0).toTensor();
-        emb = t->elements().at(1).toTensor();
-      } else {
-        y = j.artifact.forward(x);
-      }
+      if (j.embed_dim > 0) std::tie(y, emb) = j.model.runner->forward_embed(x);
+      else y = j.model.runner->forward(x);
     }
     y_all.index_copy_(0, idx, y.to(torch::kCPU, torch::kFloat));
     if (emb.defined()) e_all.index_copy_(0, idx, emb.to(torch::kCPU, torch::kFloat));
@@ -197,7 +196,8 @@ void assemble(const Job& j, Journal& journal, ScoreResult& res) {
   journal.finish(json{{"job", j.fingerprint},
                       {"rows", res.rows},
                       {"rejects", res.rejects},
-                      {"model", j.artifact.spec.model},
+                      {"model", j.model.spec.model},
+                      {"format", model_format_name(j.model.format)},
                       {"device", j.device.str()},
                       {"precision", j.o.precision},
                       {"bucket", j.bucket}});

@@ -1,4 +1,4 @@
-// Batch scoring with smlab artifacts (`smlab score`): resumable, sharded, one output row per input.
+// Batch scoring with smlab artifacts (`smlab score`; TorchScript or .pt2 behind runner.h): resumable, sharded, one output row per input.
 //
 // A job reads every input record once into an index (so each record has a fixed position),
 // takes its shard's contiguous slice of positions, and scores it in chunks of `chunk_rows`
@@ -28,7 +28,7 @@
 namespace smlab::inference {
 
 struct ScoreOptions {
-  std::filesystem::path model;   ///< artifact from `smlab export`
+  std::filesystem::path model;   ///< TorchScript artifact (.pt) or AOTInductor package (.pt2) from `smlab export`
   std::filesystem::path input;   ///< file or folder
   std::filesystem::path output;  ///< .csv, .jsonl or .h5 (format from the extension unless output_format)
   std::string input_format = "auto";   ///< auto or a reader_registry() name: tsv, csv, jsonl, images, list, hdf5

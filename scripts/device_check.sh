@@ -12,6 +12,10 @@
 #   tests            the cuda-labelled tests only (builds first when build-device/ is missing)
 #   long             the long benchmarks only (end-to-end training throughput against PyTorch eager
 #                    and torch.compile, CIFAR-10 time-to-accuracy); builds first when needed
+#   pt2              (also part of quick) ResNet-50 and TextCNN exported to .pt2 for CUDA
+#                    (tools/export_pt2.py, AOTInductor + nvcc) from probe artifacts, checked against
+#                    their TorchScript artifacts on the GPU, and ResNet-50 scored by `smlab score
+#                    --device cuda` from both .pt and .pt2 (row-for-row agreement, rows/s of each)
 #
 # The machine has CUDA, PyTorch 2.11 (python3), CMake and ninja, and no package registry.
 # .debs/ (scripts/fetch_device_debs.sh) carries Debian 12 packages of HDF5, SentencePiece, yaml-cpp,
@@ -180,6 +184,56 @@ bench_long() {
     [ -f "$run/summary.json" ] && echo "- summary: $(cat "$run/summary.json")"; } >>"$RESULTS"
 }
 
+pt2() {
+  ensure_build
+  data
+  local d="$DATA/pt2"
+  rm -rf "$d" && mkdir -p "$d"
+  say ".pt2 for CUDA: probe artifacts of resnet50 and text_cnn, exported with AOTInductor"
+  "$BUILD/tests/smlab_export_probe" "$d" resnet50 text_cnn >"$OUT/pt2_probe.log" 2>&1 || fail "export probe (pt2_probe.log)"
+  for m in resnet50 text_cnn; do
+    "$PY" tools/export_pt2.py --artifact "$d/$m.pt" --format pt2 --output "$d/$m.pt2" --device cuda \
+      >>"$OUT/pt2_export.log" 2>&1 || fail "export $m to pt2 on CUDA (pt2_export.log)"
+  done
+  tail -2 "$OUT/pt2_export.log"
+  "$PY" - "$d" >"$OUT/pt2_parity.log" 2>&1 <<'PY' || fail "pt2 parity on CUDA (pt2_parity.log)"
+import sys, time, torch
+d = sys.argv[1]
+for m, shape, dt in (("resnet50", None, torch.uint8), ("text_cnn", None, torch.int64)):
+    ts = torch.jit.load(f"{d}/{m}.pt", map_location="cuda")
+    pk = torch._inductor.aoti_load_package(f"{d}/{m}.pt2")
+    import json; meta = json.loads(pk.get_metadata()["smlab.json"])
+    for b in (1, 32):
+        shp = [b] + meta["input"]["shape"]
+        x = (torch.randint(0, 256, shp, dtype=dt) if dt == torch.uint8 else torch.randint(1, 100, shp)).cuda()
+        with torch.no_grad():
+            want = ts.forward_embed(x)[0] if hasattr(ts, "forward_embed") else ts(x)
+            got = pk(x)
+            got = got[0] if isinstance(got, (list, tuple)) else got
+        err = float((got - want).abs().max() / want.abs().max().clamp_min(1e-12))
+        print(f"{m} batch {b}: relative error {err:.2e}")
+        assert err < 1e-3, f"{m}: {err}"
+PY
+  cat "$OUT/pt2_parity.log"
+  local shard; shard="$(ls "$DATA"/packed/cifar224/train/*.h5 2>/dev/null | head -1)"
+  [ -n "$shard" ] || fail "no packed cifar224 shard to score"
+  for f in pt pt2; do
+    local t0=$SECONDS
+    "$BUILD/smlab" score --model "$d/resnet50.$f" --input "$shard" --output "$d/scores_$f.csv" --device cuda \
+      --batch-size 128 --quiet >"$OUT/pt2_score_$f.log" 2>&1 || fail "smlab score resnet50.$f (pt2_score_$f.log)"
+    say "smlab score resnet50.$f on cuda: $((SECONDS - t0)) s ($(tail -1 "$OUT/pt2_score_$f.log"))"
+  done
+  "$PY" -c "
+import csv,sys
+a=list(csv.DictReader(open('$d/scores_pt.csv'))); b=list(csv.DictReader(open('$d/scores_pt2.csv')))
+assert [r['id'] for r in a]==[r['id'] for r in b], 'ids differ'
+w=max(abs(float(x[k])-float(y[k])) for x,y in zip(a,b) for k in x if k.startswith('p_'))
+print('resnet50 .pt vs .pt2 on cuda: %d rows, max |dp| %.2e' % (len(a), w))" >"$OUT/pt2_agree.log" 2>&1 ||
+    fail "resnet50 .pt and .pt2 scores disagree (pt2_agree.log)"
+  { echo; echo "## .pt2 on CUDA (scripts/device_check.sh pt2)"; echo; sed 's/^/- /' "$OUT/pt2_parity.log";
+    sed 's/^/- /' "$OUT/pt2_agree.log"; } >>"$RESULTS"
+}
+
 {
   echo "# smlab device check ($MODE), $(date -u +%Y-%m-%d)"
   echo
@@ -189,12 +243,13 @@ machine >>"$RESULTS" 2>&1
 echo '```' >>"$RESULTS"
 
 case "$MODE" in
-  quick) prefix; build; tests; bench_quick ;;
+  quick) prefix; build; tests; bench_quick; pt2 ;;
+  pt2) pt2 ;;
   prefix) prefix ;;
   build) prefix; build ;;
   tests) tests ;;
   long) bench_long ;;
-  *) echo "usage: scripts/device_check.sh [quick|prefix|build|tests|long]"; exit 2 ;;
+  *) echo "usage: scripts/device_check.sh [quick|prefix|build|tests|long|pt2]"; exit 2 ;;
 esac
 say "results: $RESULTS"
 cat "$RESULTS"

@@ -11,7 +11,8 @@
 #   - Test/benchmark-only Python packages in the same venv: torchvision 0.26, tensorboard, numpy,
 #     sentencepiece, h5py, scikit-learn (the oracle of `smlab eval`'s report), captum 0.9 (the oracle of
 #     `smlab explain`; --no-deps so that it cannot pull a second torch, with its own small dependencies
-#     listed). They are never used at run time.
+#     listed), onnx, onnxruntime and onnxscript (`smlab export --format onnx` and its parity test). They are
+#     never used at scoring time.
 #   - CMake >= 3.28 in the venv (Debian 12's 3.25 lacks the CUDA20 dialect for nvcc).
 # Usage: bash scripts/install_deps.sh            (SMLAB_VENV overrides the venv path)
 set -euo pipefail
@@ -88,5 +89,6 @@ log "installing test/benchmark packages (torchvision $TORCHVISION_VERSION, tenso
 "${PIP[@]}" numpy scipy pillow tensorboard sentencepiece h5py pyyaml scikit-learn "cmake>=3.28,<4"
 "${PIP[@]}" --no-deps "captum==0.9.0"
 "${PIP[@]}" matplotlib tqdm packaging
+"${PIP[@]}" "onnx==1.23.2" "onnxruntime==1.32.0" "onnxscript==0.7.2"
 "$VENV/bin/python" -c "import torch, torchvision; print('[install_deps] torch', torch.__version__, 'torchvision', torchvision.__version__)"
 touch "$STAMP"
