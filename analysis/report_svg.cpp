@@ -248,7 +248,7 @@ std::string line_chart(const Chart& c, const std::vector<Series>& series, const 
       o << "<path class=\"mark\" d=\"M" << px(f.X(m.x)) << "," << px(f.Y(m.y) - 9) << " l-5,-8 h10 z\" fill=\"#D55E00\" data-value=\""
         << number(m.y) << "\" data-x=\"" << number(m.x) << "\"><title>" << escape(m.label) << "</title></path>\n";
   if (!bands.empty()) entries.push_back({bands.front().label.empty() ? "window" : "labelled window", "class=\"band\""});
-  if (!marks.empty()) entries.push_back({"flag", "fill=\"#D55E00\""});
+  if (!marks.empty()) entries.push_back({c.marks_label, "fill=\"#D55E00\""});
   o << legend(entries, f.left) << "</svg>\n";
   return o.str();
 }
@@ -260,8 +260,15 @@ std::string bar_chart(const Chart& c, const std::vector<Bar>& bars) {
       if (std::isfinite(v)) y0 = std::min(y0, v), y1 = std::max(y1, v);
   }
   Chart cc = c;
+  if (!cc.y_min && !cc.y_max && y0 >= 0 && y1 > 0) cc.y_min = 0, cc.y_max = y1 * 1.05;  // bars stand on 0
   const double n = static_cast<double>(std::max<size_t>(1, bars.size()));
-  for (size_t i = 0; i < bars.size(); ++i) cc.x_ticks.push_back({static_cast<double>(i), bars[i].label});
+  // Tick labels that fit their bar's width (about 6.5 px a character); a longer one keeps its end
+  // ("…AAPL" tells series apart better than "Twitter_vo…"), the tooltip keeps all of it.
+  const size_t fit = static_cast<size_t>(std::max(3.0, (c.width - kLeft - kRight) / n / 6.5));
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const std::string& l = bars[i].label;
+    cc.x_ticks.push_back({static_cast<double>(i), l.size() <= fit ? l : "\u2026" + l.substr(l.size() - (fit - 1))});
+  }
   Frame f = make_frame(cc, -0.5, n - 0.5, y0, y1);
   std::ostringstream o;
   o << open_svg(cc, "bar") << axes(cc, f);

@@ -44,6 +44,7 @@ struct Chart {
   std::vector<std::pair<double, std::string>> x_ticks;
   std::optional<double> y_min, y_max;  ///< fixed y range (e.g. 0..1 for accuracies); else from data
   bool log_y = false;                  ///< log10 y axis (values <= 0 are not drawn)
+  std::string marks_label = "flag";    ///< the legend's name for line_chart's marks
 };
 
 struct Series {

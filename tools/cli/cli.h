@@ -105,5 +105,6 @@ Verb import_weights_verb();
 Verb forecast_eval_verb();
 Verb cv_verb();
 Verb segment_verb();
+Verb report_verb();
 
 }  // namespace smlab::cli
