@@ -64,7 +64,7 @@ void confusion(html::Page& page, const json& eval, const std::string& source) {
     if (row.is_array())
       for (const auto& v : row) m.back().push_back(v.is_number() ? v.get<double>() : 0.0);
   }
-  svg::Chart c{"confusion-matrix", "Confusion matrix (" + source + "), colour = share of the true class", "predicted class", "true class"};
+  svg::Chart c{"confusion-matrix", "Confusion matrix (" + source + ")", "predicted class", "true class"};
   c.width = 900;
   page.section("confusion", "Confusion matrix",
                html::para("Rows are the true class, columns the prediction; a cell's text is its count, its colour the "

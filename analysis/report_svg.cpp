@@ -299,7 +299,7 @@ std::string heatmap(const Chart& c, const std::vector<std::string>& rows, const 
   Chart cc = c;
   const double nr = static_cast<double>(std::max<size_t>(1, rows.size())), nc = static_cast<double>(std::max<size_t>(1, cols.size()));
   const double cell = std::clamp(std::min((c.width - 130.0) / nc, 420.0 / nr), 8.0, 48.0);
-  cc.width = static_cast<int>(130 + cell * nc + 20), cc.height = static_cast<int>(kTop + cell * nr + 60);
+  cc.width = std::max(460, static_cast<int>(130 + cell * nc + 20)), cc.height = static_cast<int>(kTop + cell * nr + 60);
   std::ostringstream o;
   o << open_svg(cc, "heatmap");
   const double left = 120, top = kTop;

@@ -22,12 +22,12 @@ double number_or_nan(const std::string& text) {
   return datasets::parse_number(text, &v) ? v : NAN;
 }
 
-/// The metric columns of results.csv: between "status" and "train_seconds".
+/// The metric columns of results.csv: after "status", up to "train_seconds", "run_dir" or "stats_metric".
 std::vector<std::string> metric_columns(const datasets::CsvTable& t) {
   std::vector<std::string> out;
   bool in = false;
   for (const auto& h : t.header) {
-    if (h == "train_seconds") break;
+    if (h == "train_seconds" || h == "run_dir" || h == "stats_metric") break;
     if (in) out.push_back(h);
     if (h == "status") in = true;
   }

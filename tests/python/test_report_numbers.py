@@ -121,6 +121,7 @@ class ReportNumbers(unittest.TestCase):
         failed = [r for r in rows if r["row"] == "run" and r["status"] not in OK_STATUS]
         self.assertTrue(failed, "the sweep fixture needs a failed point")
         text = (self.sweep / "report.html").read_text()
+        self.assertIn("<th>val.top1</th><th>test.top1</th></tr>", text)  # the runs table: metric columns only
         for r in failed:
             self.assertIn("point %s seed %s" % (r["point"], r["seed"]), text)
         # each finished run's val curve, overlaid
