@@ -6,6 +6,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <array>
+#include <type_traits>
+
 #include "core/error.h"
 #include "datasets/dataset.h"
 #include "datasets/pack.h"
@@ -18,24 +21,60 @@ class PackedImageDataset : public Dataset {
  public:
   enum class Output { Float, U8, U8Nhwc };
   PackedImageDataset(torch::Tensor hwc, torch::Tensor labels, DatasetInfo info, Output out)
-      : hwc_(std::move(hwc)), labels_(std::move(labels)), info_(std::move(info)), out_(out) {}
+      : hwc_(hwc.contiguous()), labels_(std::move(labels)), info_(std::move(info)), out_(out) {}
   int64_t size() const override { return hwc_.size(0); }
   const DatasetInfo& info() const override { return info_; }
   Batch get(const std::vector<int64_t>& indices) const override {
     const auto idx = torch::tensor(indices, torch::kInt64);
     if (out_ == Output::U8Nhwc) return {hwc_.index_select(0, idx), labels_.index_select(0, idx)};
-    const auto nchw = hwc_.index_select(0, idx).permute({0, 3, 1, 2});  // [B, C, H, W] view of NHWC uint8
-    if (out_ == Output::U8) return {nchw.contiguous(), labels_.index_select(0, idx)};
-    // One pass converts and transposes, one scales (to(kFloat) then contiguous() then div_ was three).
-    auto x = torch::empty(nchw.sizes(), torch::kFloat);
-    x.copy_(nchw).div_(255.0f);
-    return {x, labels_.index_select(0, idx)};
+    return {gather_nchw(indices), labels_.index_select(0, idx)};
   }
 
  private:
+  // The batch [B, C, H, W] in one pass over the chosen images: each source pixel is read once
+  // and written once, already transposed and (Float) scaled through a 256-entry table of
+  // v / 255.0f, the same floats as converting then dividing. index_select + a transposing copy +
+  // div_ made three passes over the batch (about 3x the memory traffic at 224x224: the limit of
+  // the loader there, bench/loader_bench.py).
+  torch::Tensor gather_nchw(const std::vector<int64_t>& indices) const {
+    const int64_t n = hwc_.size(0), h = hwc_.size(1), w = hwc_.size(2), c = hwc_.size(3), hw = h * w;
+    const auto b = static_cast<int64_t>(indices.size());
+    const bool to_float = out_ == Output::Float;
+    auto out = torch::empty({b, c, h, w}, to_float ? torch::kFloat : torch::kUInt8);
+    const uint8_t* src = hwc_.data_ptr<uint8_t>();
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t k = indices[static_cast<size_t>(i)];
+      TORCH_CHECK(k >= 0 && k < n, "image index ", k, " out of range [0, ", n, ")");
+      const uint8_t* s = src + k * hw * c;
+      if (to_float) transpose_one(s, out.data_ptr<float>() + i * c * hw, hw, c, lut_.data());
+      else transpose_one(s, out.data_ptr<uint8_t>() + i * c * hw, hw, c, static_cast<const float*>(nullptr));
+    }
+    return out;
+  }
+
+  // One image: HWC source to CHW destination, through the table when there is one.
+  template <typename T>
+  static void transpose_one(const uint8_t* s, T* d, int64_t hw, int64_t c, const float* lut) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      T* plane = d + ch * hw;
+      const uint8_t* sp = s + ch;
+      for (int64_t p = 0; p < hw; ++p) {
+        if constexpr (std::is_same_v<T, float>) plane[p] = lut[sp[p * c]];
+        else plane[p] = sp[p * c];
+      }
+    }
+  }
+
+  static std::array<float, 256> make_lut() {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) t[static_cast<size_t>(v)] = static_cast<float>(v) / 255.0f;
+    return t;
+  }
+
   torch::Tensor hwc_, labels_;  // [N, H, W, C] uint8, [N] int64
   DatasetInfo info_;
   Output out_;
+  std::array<float, 256> lut_ = make_lut();
 };
 
 std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {

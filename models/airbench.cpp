@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -58,7 +59,7 @@ class AirbenchImpl : public Model {
     head_ = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(prev, classes).bias(false)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = groups_->forward(torch::gelu(whiten_->forward(x)));
+    auto h = tap("layers", groups_->forward(torch::gelu(whiten_->forward(x))));
     h = std::get<0>(h.flatten(2).max(2));  // global max pool: [B, C]
     return head_->forward(h) * scale_;
   }

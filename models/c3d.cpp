@@ -20,6 +20,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -46,6 +47,7 @@ class C3DImpl : public Model {
     int64_t t = o.clip()[0], h = o.clip()[1], wd = o.clip()[2], in = o.in_channels();
     for (const auto& [name, out, pool] : plan) {
       convs_.push_back(register_module(name, layers::conv3d(in, out, 3, 1, 1, 1, /*bias=*/true)));
+      names_.emplace_back(name);
       in = out;
       if (pool == 0) {
         pools_.push_back(std::nullopt);
@@ -69,7 +71,7 @@ class C3DImpl : public Model {
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = x;
     for (size_t i = 0; i < convs_.size(); ++i) {
-      h = torch::relu(convs_[i](h));
+      h = torch::relu(tap(names_[i], convs_[i](h)));
       if (pools_[i]) h = torch::nn::functional::max_pool3d(h, *pools_[i]);
     }
     h = dropout_(torch::relu(fc6_(h.flatten(1))));
@@ -79,6 +81,7 @@ class C3DImpl : public Model {
 
  private:
   std::vector<torch::nn::Conv3d> convs_;
+  std::vector<std::string> names_;  // the convolutions' module names, for their taps
   std::vector<std::optional<torch::nn::MaxPool3dOptions>> pools_;
   torch::nn::Linear fc6_{nullptr}, fc7_{nullptr}, fc8_{nullptr};
   torch::nn::Dropout dropout_{nullptr};

@@ -10,6 +10,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -119,7 +120,7 @@ class DenseNetImpl : public Model {
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = torch::relu(features_->forward(x));
+    auto h = torch::relu(tap("features", features_->forward(x)));
     h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
     return classifier_(h);
   }

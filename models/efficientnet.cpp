@@ -13,6 +13,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -116,7 +117,7 @@ class EfficientNetImpl : public Model {
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = features_->forward(x);
+    auto h = tap("features", features_->forward(x));
     h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
     return classifier_->forward(h);
   }

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -20,6 +21,7 @@ class Frame2DImpl : public Model {
     backbone_ = register_module("backbone", std::move(backbone));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
+    const TapPrefix prefix("backbone.");  // the backbone's taps under its module path
     if (!mean_) return backbone_->forward(x.select(2, frame_));
     // [B, C, T, H, W] -> [B * T, C, H, W] -> logits [B * T, K] -> [B, T, K] -> mean over T.
     // The batch size is inferred (-1), never read from x.size(); T is the model's clip length.

@@ -9,6 +9,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -67,7 +68,7 @@ class MobileNetV2Impl : public Model {
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = features_->forward(x);
+    auto h = tap("features", features_->forward(x));
     h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
     return classifier_->forward(h);
   }

@@ -17,6 +17,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -92,7 +93,7 @@ class ResNeXt3DImpl : public Model {
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = torch::relu(bn1_(conv1_(x)));
     h = torch::max_pool3d(h, 3, 2, 1);
-    for (auto& s : stages_) h = s->forward(h);
+    for (size_t i = 0; i < 4; ++i) h = tap("layer" + std::to_string(i + 1), stages_[i]->forward(h));
     return fc_(torch::adaptive_avg_pool3d(h, {1, 1, 1}).flatten(1));
   }
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -23,7 +24,7 @@ class SmallCNNImpl : public Model {
     register_module("fc", fc_);
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = features_->forward(x);
+    auto h = tap("features", features_->forward(x));
     return fc_->forward(h.mean({2, 3}));
   }
 

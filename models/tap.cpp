@@ -14,4 +14,11 @@ TapScope::TapScope(TapFn fn) : previous_(std::move(current_tap)) { current_tap =
 
 TapScope::~TapScope() { current_tap = std::move(previous_); }
 
+TapPrefix::TapPrefix(const std::string& prefix) {
+  if (!current_tap) return;
+  scope_.emplace([outer = current_tap, prefix](const std::string& name, const torch::Tensor& t) {
+    return outer(prefix + name, t);
+  });
+}
+
 }  // namespace smlab::models

@@ -16,6 +16,7 @@
 #include <torch/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace smlab::models {
@@ -35,6 +36,18 @@ class TapScope {
 
  private:
   TapFn previous_;
+};
+
+/// Prefixes the names of the taps reached while it lives ("backbone." + "layer4"), for a model that
+/// runs another registered model as a submodule; nothing at all outside a TapScope.
+class TapPrefix {
+ public:
+  explicit TapPrefix(const std::string& prefix);
+  TapPrefix(const TapPrefix&) = delete;
+  TapPrefix& operator=(const TapPrefix&) = delete;
+
+ private:
+  std::optional<TapScope> scope_;
 };
 
 }  // namespace smlab::models

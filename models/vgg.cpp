@@ -8,6 +8,7 @@
 
 #include "models/layers.h"
 #include "models/model.h"
+#include "models/tap.h"
 
 namespace smlab::models {
 namespace {
@@ -41,7 +42,7 @@ class VGGImpl : public Model {
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = features_->forward(x);
+    auto h = tap("features", features_->forward(x));
     h = torch::adaptive_avg_pool2d(h, {7, 7}).flatten(1);
     return classifier_->forward(h);
   }

@@ -152,6 +152,12 @@ bench_quick() {
     >"$OUT/bench_train_quick.log" 2>&1 || say "train_e2e --quick failed (bench_train_quick.log)"
   tail -20 "$OUT/bench_train_quick.log"
   [ -f "$OUT/train_e2e_quick.md" ] && cat "$OUT/train_e2e_quick.md" >>"$RESULTS"
+  say "ATen operators per training step on the GPU, smlab vs Python (bench/train_step.py --ops-only)"
+  SMLAB_BIN="$BUILD/smlab" "$PY" bench/train_step.py --smlab "$BUILD/smlab" --ops-only --device cuda --threads 1 \
+    --cases resnet20,text_cnn,bilstm,r3d_18 >"$OUT/bench_ops_cuda.log" 2>&1 || say "ops count failed (bench_ops_cuda.log)"
+  grep -E "^\|" "$OUT/bench_ops_cuda.log"
+  { echo; echo "## ATen operators per training step on cuda (bench/train_step.py --ops-only)"; echo;
+    grep -E "^\|" "$OUT/bench_ops_cuda.log"; } >>"$RESULTS"
 }
 
 bench_long() {

@@ -1,5 +1,6 @@
 #include "trainers/optim.h"
 #include "trainers/hooks.h"
+#include "trainers/sgd.h"
 
 #include <torch/torch.h>
 
@@ -92,7 +93,7 @@ void register_optimizers() {
                 const bool nesterov = cfg.get<bool>("optim.nesterov") && momentum > 0;
                 torch::optim::SGDOptions o(cfg.get<double>("optim.lr"));
                 o.momentum(momentum).nesterov(nesterov).weight_decay(cfg.get<double>("optim.weight_decay"));
-                return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::SGD(std::move(groups), o));
+                return std::unique_ptr<torch::optim::Optimizer>(new SGD(std::move(groups), o));  // trainers/sgd.h
               }});
   optimizer_registry().add(
       "adamw", {"Adam with decoupled weight decay (Loshchilov & Hutter)",

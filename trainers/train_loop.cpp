@@ -4,6 +4,7 @@
 
 #include "core/autocast.h"
 #include "datasets/augment.h"
+#include "trainers/sgd.h"
 #include "trainers/trainer_impl.h"
 
 using nlohmann::json;
@@ -58,13 +59,13 @@ bool TrainerImpl::optimizer_step() {
     const bool skip = found_inf.item<float>() > 0;
     if (!skip) optimizer_->step();
     at::_amp_update_scale_(extras_.scaler_scale, extras_.scaler_growth, found_inf, 2.0, 0.5, 2000);
-    optimizer_->zero_grad(true);
+    clear_grads(*optimizer_);
     return !skip;
   }
   each_hook([&](HookBase& h) { h.on_gradients(*this); });
   if (o_.grad_clip > 0) clip_grad_norm(params, o_.grad_clip);
   optimizer_->step();
-  optimizer_->zero_grad(true);
+  clear_grads(*optimizer_);
   return true;
 }
 

@@ -15,41 +15,23 @@ Run by CTest with SMLAB_BIN set; exits 77 (skipped) when it or scipy is missing,
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
-BIN = os.environ.get("SMLAB_BIN", "")
-if not BIN or not os.path.exists(BIN):
-    print("skipping: SMLAB_BIN is not set")
-    sys.exit(77)
-try:
-    import numpy as np
-    from scipy import stats
-except ImportError:
-    print("skipping: scipy is not installed (scripts/install_deps.sh installs it)")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sweep_common import BIN, SweepFolderCase  # noqa: E402  (exits 77 without SMLAB_BIN or scipy)
 
-BASE = ("model: {name: mlp, hidden: [8]}\n"
-        "data: {name: synthetic_blobs, features: 4, classes: 3, train_size: 60, val_size: 30, test_size: 30, "
-        "batch_size: 30, workers: 0}\n"
-        "train: {epochs: 1}\nexperiment: {device: cpu}\n")
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 SPACE = ("    optim.lr: {log_uniform: [1.0e-4, 0.1]}\n"
          "    optim.weight_decay: {uniform: [0.0, 0.01]}\n"
          "    train.epochs: {int: [1, 5]}\n"
          "    model.hidden: {choice: [[8], [16, 16], [32]]}\n")
 
 
-class RandomSearchOracle(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="smlab_sweep_search_")
-        with open(os.path.join(self.dir, "base.yaml"), "w") as f:
-            f.write(BASE)
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+class RandomSearchOracle(SweepFolderCase):
+    prefix = "smlab_sweep_search_"
 
     def dry_run(self, body, name="r"):
         path = os.path.join(self.dir, name + ".yaml")

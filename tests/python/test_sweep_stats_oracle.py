@@ -24,27 +24,15 @@ import itertools
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
-BIN = os.environ.get("SMLAB_BIN", "")
-if not BIN or not os.path.exists(BIN):
-    print("skipping: SMLAB_BIN is not set")
-    sys.exit(77)
-try:
-    import numpy as np
-    from scipy import stats
-except ImportError:
-    print("skipping: scipy is not installed (scripts/install_deps.sh installs it)")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sweep_common import BIN, SweepFolderCase  # noqa: E402  (exits 77 without SMLAB_BIN or scipy)
 
-BASE = ("model: {name: mlp, hidden: [8]}\n"
-        "data: {name: synthetic_blobs, features: 4, classes: 3, train_size: 60, val_size: 30, test_size: 30, "
-        "batch_size: 30, workers: 0}\n"
-        "train: {epochs: 1}\nexperiment: {device: cpu}\n")
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 TOL = 1e-9
 
 
@@ -71,14 +59,8 @@ def scipy_sign_flip(x, y):
     return float(res.pvalue)
 
 
-class SweepStatsOracle(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="smlab_sweep_stats_")
-        with open(os.path.join(self.dir, "base.yaml"), "w") as f:
-            f.write(BASE)
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+class SweepStatsOracle(SweepFolderCase):
+    prefix = "smlab_sweep_stats_"
 
     def prepare(self, name, lrs, seeds, values, stats_yaml, metric="test.top1", skip=()):
         """A sweep over optim.lr with finished summaries holding values[point][k] for seeds[k]."""

@@ -6,12 +6,14 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <set>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "tools/register_all.h"
 #include "models/import.h"
 #include "models/model.h"
+#include "models/tap.h"
 #include "test_util.h"
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
@@ -65,6 +67,41 @@ TEST(Zoo, EveryRegisteredModelTrainsOnTinyInputs) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     std::cout << "[zoo] " << name << ": " << smlab::models::parameter_count(*net) << " params, " << ms.count()
               << " ms\n";
+  }
+}
+
+// Every image and video model has a tap (models/tap.h) on a spatial map, the layer Grad-CAM
+// explains by default (analysis/explain.cpp takes the last one), and every tap is named after one
+// of the model's registered submodules, so the names match PyTorch's module paths (Captum's
+// LayerGradCam on the same module). Taps are the identity outside a TapScope.
+TEST(Zoo, EveryImageAndVideoModelTapsASpatialMapNamedAfterItsModule) {
+  smlab::register_all();
+  torch::manual_seed(0);
+  for (const auto& name : smlab::models::registry().names()) {
+    const auto kind = smlab::models::input_kind(name);
+    if (kind != smlab::models::InputKind::Image && kind != smlab::models::InputKind::Video) continue;
+    SCOPED_TRACE(name);
+    const auto info = smlab::models::example_info(kind, 5);
+    auto net = build_model(name, info);
+    net->eval();
+    const auto x = smlab::models::example_input(info, 2);
+    std::vector<std::pair<std::string, int64_t>> taps;
+    torch::Tensor plain, tapped;
+    {
+      torch::NoGradGuard g;
+      plain = net->forward(x);
+      smlab::models::TapScope scope([&](const std::string& n, const torch::Tensor& t) {
+        taps.emplace_back(n, t.dim());
+        return t;
+      });
+      tapped = net->forward(x);
+    }
+    EXPECT_TRUE(torch::equal(plain, tapped));
+    ASSERT_FALSE(taps.empty()) << "no tap: Grad-CAM has no layer to explain";
+    EXPECT_GE(taps.back().second, 4) << taps.back().first;  // [B, C, H, W] or [B, C, T, H, W]
+    std::set<std::string> modules;
+    for (const auto& m : net->named_modules()) modules.insert(m.key());
+    for (const auto& [n, dims] : taps) EXPECT_TRUE(modules.count(n)) << "tap '" << n << "' is not a module path";
   }
 }
 

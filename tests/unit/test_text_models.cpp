@@ -183,6 +183,41 @@ TEST(TextModels, TextCNNMatchesAWideConvolutionOnUnpaddedRows) {
   }
 }
 
+// The window mask (one replicate-padded row for all kernels) against the plain wide convolution,
+// for kernels given in any order, a single width-1 kernel, and a row with no real token, whose
+// every window is padding: its features are 0, the classifier's bias alone.
+TEST(TextModels, TextCNNWindowMaskForAnyKernelsAndAnEmptyRow) {
+  for (const std::vector<int64_t>& ks : std::vector<std::vector<int64_t>>{{5, 2, 3}, {1}, {4}}) {
+    std::string list = "[";
+    for (size_t i = 0; i < ks.size(); ++i) list += (i ? "," : "") + std::to_string(ks[i]);
+    SCOPED_TRACE("kernels " + list + "]");
+    auto m = build("text_cnn", {"model.embed_dim=8", "model.filters=5", "model.kernel_sizes=" + list + "]"},
+                   token_info(20));
+    auto p = params(m);
+    torch::NoGradGuard g;
+    auto rows = kRows;
+    rows.push_back({});
+    const auto out = m->forward(padded(14, rows));
+    const int64_t F_ = 5;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::vector<torch::Tensor> feats;
+      for (size_t i = 0; i < ks.size(); ++i) {
+        if (rows[r].empty()) {
+          feats.push_back(torch::zeros({F_}));
+          continue;
+        }
+        const auto e = F::embedding(torch::tensor(rows[r], torch::kLong).unsqueeze(0),
+                                    p.at("embedding.embedding.weight")).transpose(1, 2);
+        const auto c = F::conv1d(e, p.at("convs." + std::to_string(i) + ".weight"),
+                                 F::Conv1dFuncOptions().bias(p.at("convs." + std::to_string(i) + ".bias")).padding(ks[i] - 1));
+        feats.push_back(std::get<0>(torch::relu(c)[0].max(1)));
+      }
+      const auto want = F::linear(torch::cat(feats), p.at("fc.weight"), p.at("fc.bias"));
+      EXPECT_TRUE(torch::allclose(out[r], want, 1e-5, 1e-6)) << "row " << r << ": " << out[r] << " vs " << want;
+    }
+  }
+}
+
 TEST(TextModels, TextCNNKeepsKimsMaxNormOnTheClassifier) {
   auto m = build("text_cnn", {"model.max_norm=0.5"}, token_info(20));
   {

@@ -77,8 +77,14 @@ Verb train_verb() {
               return result.signal ? 128 + result.signal : result.outcome == trainers::Outcome::NonFinite ? 3 : 0;
             std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
                       << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
-            if (sm.contains("val")) std::cout << "  "; print_metrics_line("val  (last):", sm["val"]);
-            if (sm.contains("test")) std::cout << "  "; print_metrics_line("test (best):", sm["test"]);
+            if (sm.contains("val")) {
+              std::cout << "  ";
+              print_metrics_line("val  (last):", sm["val"]);
+            }
+            if (sm.contains("test")) {
+              std::cout << "  ";
+              print_metrics_line("test (best):", sm["test"]);
+            }
             std::cout << "  run folder: " << result.run_dir.string() << "\n"
                       << "  summary:    " << (result.run_dir / "summary.json").string() << "\n"
                       << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
