@@ -71,6 +71,27 @@ class TextCNN(nn.Module):
         return self.fc(self.dropout(torch.cat(pooled, 1)))
 
 
+class TextCNNSame(TextCNN):
+    """smlab's text_cnn written in Python: the same function (wide convolutions, k-1 zeros on both
+    sides; windows over padding only are masked out; Kim's max-norm 3 on the classifier rows,
+    applied at each training forward). The like-for-like peer, where TextCNN is the usual one."""
+
+    def __init__(self, vocab=8000, dim=128, kernels=(3, 4, 5), filters=100, dropout=0.5, classes=3, max_norm=3.0):
+        super().__init__(vocab, dim, kernels, filters, dropout, classes)
+        self.convs = nn.ModuleList([nn.Conv1d(dim, filters, k, padding=k - 1) for k in kernels])
+        self.kernels, self.max_norm = kernels, max_norm
+
+    def forward(self, tokens):
+        if self.training and self.max_norm > 0:
+            with torch.no_grad():
+                self.fc.weight.renorm_(2, 0, self.max_norm)
+        kmax = max(self.kernels)
+        e = self.embedding(tokens).transpose(1, 2)
+        valid = F.pad((tokens != 0).unsqueeze(1).to(e.dtype), (kmax - 1, 0), mode="replicate")
+        pooled = [(F.relu(c(e)) * valid[:, :, kmax - k:]).amax(2) for c, k in zip(self.convs, self.kernels)]
+        return self.fc(self.dropout(torch.cat(pooled, 1)))
+
+
 class BiLSTM(nn.Module):
     """Embedding, bidirectional nn.LSTM over packed sequences, max pooling over the real tokens, linear."""
 
@@ -136,6 +157,7 @@ CASES = {
     "resnet20": ("resnet20", 128, [], lambda: CifarResNet(20, 10),
                  lambda b: (torch.randn(b, 3, 32, 32), torch.randint(0, 10, (b,)))),
     "text_cnn": ("text_cnn", 64, [], lambda: TextCNN(), _tokens),
+    "text_cnn_same": ("text_cnn", 64, [], lambda: TextCNNSame(), _tokens),
     "bilstm": ("bilstm", 64, [], lambda: BiLSTM(), _tokens),
     "r3d_18": ("r3d_18", 8, ["model.width=16"], lambda: R3D18(width=16, in_channels=1, classes=40),
                lambda b: (torch.rand(b, 1, 8, 32, 32), torch.randint(0, 40, (b,)))),

@@ -36,7 +36,7 @@ bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin()
 
 /// Columns of a delimited file: from a header naming the fields, or from indices/defaults.
 struct Columns {
-  int64_t id = -1, text = -1;
+  int64_t id = -1, text = -1, extra = -1;
   bool ids_are_lines = false;
   bool header = false;  ///< the first line was a header (skip it)
 };
@@ -53,9 +53,11 @@ Columns pick_columns(const ReadOptions& o, const std::vector<std::string>& first
   if ((hid >= 0 || c.ids_are_lines) && (!want_text || htext >= 0) && (hid >= 0 || htext >= 0)) {
     c.id = hid;
     c.text = htext;
+    c.extra = o.extra_field.empty() ? -1 : find(o.extra_field);
     c.header = true;
     return c;
   }
+  if (is_index(o.extra_field)) c.extra = std::stoll(o.extra_field);
   if (!c.ids_are_lines) c.id = is_index(o.id_field) ? std::stoll(o.id_field) : 0;
   if (want_text) c.text = is_index(o.text_field) ? std::stoll(o.text_field) : static_cast<int64_t>(first.size()) - 1;
   if (!want_text && !is_index(o.id_field) && !c.ids_are_lines && static_cast<int64_t>(first.size()) == width) c.id = -1;
@@ -94,6 +96,7 @@ InputRecords read_delimited(const ReadOptions& o, char delim, const InputSpec& s
                    std::to_string(std::max(c.text, c.id) + 1);
       else
         r.payload = f[c.text];
+      if (c.extra >= 0 && c.extra < n) r.extra = f[c.extra];
     } else {
       for (int64_t i = 0; i < n; ++i)
         if (i != c.id) r.fields.push_back(f[i]);
@@ -115,6 +118,8 @@ void parse_jsonl_line(const ReadOptions& o, const std::string& line, int64_t lin
         r.reject = where + "no string field '" + o.text_field + "'";
       else
         r.payload = j[o.text_field].get<std::string>();
+      if (!o.extra_field.empty() && j.contains(o.extra_field))
+        r.extra = j[o.extra_field].is_string() ? j[o.extra_field].get<std::string>() : j[o.extra_field].dump();
     } else {
       const auto& v = j.contains("features") ? j["features"] : json();
       if (!v.is_array()) r.reject = where + "no array field 'features'";

@@ -29,6 +29,7 @@ struct Record {
   std::string id, payload, reject;
   std::vector<std::string> fields;
   int64_t pixels = -1;  ///< packed images/clips: index into the PixelStore
+  std::string extra;    ///< text rows: the value of ReadOptions::extra_field ("" when absent)
 };
 
 /// Images or clips read from HDF5 shards: one [H, W, C] (or [T, H, W, C]) uint8 RGB record after
@@ -42,6 +43,8 @@ struct ReadOptions {
   std::filesystem::path input;
   std::string id_field = "id";      ///< column name (or 0-based index) / JSON key of the row id
   std::string text_field = "text";  ///< column name (or 0-based index) / JSON key of the text
+  /// Text rows: one more column name (or index) / JSON key copied into Record::extra (a date).
+  std::string extra_field;
 };
 
 struct InputRecords {

@@ -106,5 +106,6 @@ Verb forecast_eval_verb();
 Verb cv_verb();
 Verb segment_verb();
 Verb report_verb();
+Verb topics_verb();
 
 }  // namespace smlab::cli
