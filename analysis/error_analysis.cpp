@@ -197,7 +197,7 @@ json quality(const Predictions& p, double temperature) {
   metrics::ClassificationMetrics m(p.outputs.size(1));
   m.update(p.outputs.to(torch::kDouble) / temperature, p.targets);
   const auto flat = m.compute();
-  return {{"nll", flat.at("nll")}, {"ece", flat.at("ece")}, {"top1", flat.at("top1")}};
+  return {{"nll", flat.at("nll")}, {"ece", flat.at("ece")}, {"top1", flat.at("top1")}, {"reliability", reliability(m)}};
 }
 
 }  // namespace

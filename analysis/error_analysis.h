@@ -51,7 +51,7 @@ void write_predictions_csv(const std::filesystem::path& path, const Predictions&
                            const std::vector<std::string>& class_names);
 
 /// Temperature scaling of one classifier (Guo et al. 2017): T fitted on `val` minimises its NLL.
-/// Reports NLL, ECE and top-1 of each split before (T = 1) and after.
+/// Reports NLL, ECE, top-1 and the reliability bins of each split before (T = 1) and after.
 struct Calibration {
   double temperature = 1;
   nlohmann::json splits;  ///< {"val": {"before": {...}, "after": {...}}, "test": ...}

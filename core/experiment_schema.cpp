@@ -119,7 +119,11 @@ std::vector<Section> make_sections() {
            .choice("best_mode", "auto", {"auto", "max", "min"}, "whether larger or smaller best_metric is better")
            .choice("progress", "auto", {"auto", "bar", "plain", "none"},
                    "console output: a progress bar on a TTY (auto), plain log lines, or nothing")
-           .boolean("tensorboard", true, "write TensorBoard event files under <run>/tb")
+           .boolean("tensorboard", true,
+                    "write TensorBoard event files under <run>/tb: every metrics.jsonl value, the confusion matrix as "
+                    "an image at each evaluation, histograms, and peak GPU memory on CUDA")
+           .integer("tb_histogram_every", 500,
+                    "TensorBoard: histograms of every weight and gradient every N optimizer steps (0 = off)", 0)
            .add(hooks),
        ""});
   return s;

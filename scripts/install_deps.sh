@@ -26,7 +26,8 @@ log() { printf '[install_deps] %s\n' "$*"; }
 # ---------------------------------------------------------------- Debian packages
 APT_PACKAGES=(build-essential pkg-config git ninja-build ccache python3 python3-venv python3-dev
   libopencv-dev libsentencepiece-dev sentencepiece libhdf5-dev libyaml-cpp-dev nlohmann-json3-dev
-  libgtest-dev googletest libgloo-dev dataset-fashion-mnist clang libclang-rt-14-dev)
+  libgtest-dev googletest libgloo-dev dataset-fashion-mnist clang libclang-rt-14-dev
+  chromium)  # chromium: the headless browser test of `smlab report` (tests/python/test_report_browser.py)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

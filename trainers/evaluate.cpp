@@ -90,7 +90,7 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
 }
 
 json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss_fn, const c10::Device& device,
-              const TrainerOptions& opts) {
+              const TrainerOptions& opts, at::Tensor* confusion) {
   const auto& info = loader.dataset().info();
   const bool cls = info.task == datasets::Task::Classification;
   std::optional<metrics::ClassificationMetrics> cm;
@@ -116,6 +116,7 @@ json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss
   if (!finite) return json{{"loss", loss_sum}};
   json result;
   result["loss"] = n > 0 ? loss_sum / n : 0.0;
+  if (cls && confusion) *confusion = cm->confusion();
   for (const auto& [k, v] : (cls ? cm->compute() : rm->compute())) {
     if (k.find('/') == std::string::npos) result[k] = v;  // per-class values stay out of the summary
   }

@@ -1,6 +1,7 @@
 #include "trainers/hooks.h"
 
 #include <torch/torch.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 
 #include <algorithm>
 #include <iostream>
@@ -82,25 +83,63 @@ class EarlyStoppingHook : public HookBase {
   int64_t patience_;
 };
 
+/// The confusion matrix [K, K] as an RGB image: each cell the fraction of its row (true class),
+/// white (0) to blue (1), cells of 256 / K pixels (4 to 32).
+torch::Tensor confusion_image(const torch::Tensor& confusion) {
+  const auto c = confusion.to(torch::kFloat);
+  const auto t = c / c.sum(1, true).clamp_min(1);
+  const int64_t cell = std::clamp<int64_t>(256 / std::max<int64_t>(1, c.size(0)), 4, 32);
+  auto img = torch::stack({255 - t * 255, 255 - t * (255 - 114), 255 - t * (255 - 178)});  // Okabe-Ito blue
+  return img.repeat_interleave(cell, 1).repeat_interleave(cell, 2).round().clamp(0, 255).to(torch::kUInt8);
+}
+
 /// TensorBoard event files under <run>/tb: every numeric value of every metrics.jsonl record as
-/// <split>/<key> (train/loss, train/lr, val/top1, test/mae, ...).
+/// <split>/<key> (train/loss, train/lr, val/top1, test/mae, ...); val/confusion_matrix (an image) at
+/// each evaluation of a classifier; weights/<name> and grads/<name> histograms every
+/// train.tb_histogram_every steps; train/gpu_peak_mib (peak allocated CUDA memory since the last
+/// record) on CUDA.
 class TensorBoardHook : public HookBase {
  public:
+  explicit TensorBoardHook(int64_t histogram_every) : every_(histogram_every) {}
   void before_train(Trainer& t) override {
     if (t.is_main()) tb_ = std::make_unique<TensorBoardWriter>(t.run_dir() / "tb");
   }
+  void on_gradients(Trainer& t) override {
+    const int64_t step = t.step() + 1;  // the step these gradients make
+    if (!tb_ || every_ <= 0 || step % every_ != 0) return;
+    for (const auto& item : t.model().named_parameters())
+      if (item.value().grad().defined()) histogram("grads/" + item.key(), item.value().grad(), step);
+  }
+  void after_step(Trainer& t) override {
+    if (!tb_ || every_ <= 0 || t.step() % every_ != 0) return;
+    for (const auto& item : t.model().named_parameters()) histogram("weights/" + item.key(), item.value(), t.step());
+  }
   void on_record(Trainer& t, const nlohmann::json& rec) override {
     if (!tb_) return;
-    static const std::set<std::string> position = {"split", "epoch", "step", "samples"};
+    static const std::set<std::string> position = {"split", "epoch", "step", "samples", "seconds"};
     const std::string split = rec.at("split").get<std::string>();
     for (const auto& [k, v] : rec.items())
       if (!position.count(k) && v.is_number()) tb_->add_scalar(split + "/" + k, v.get<double>(), t.step());
+    if (split == "train" && t.device().is_cuda()) {
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(t.device().index());
+      tb_->add_scalar("train/gpu_peak_mib", static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20), t.step());
+      c10::cuda::CUDACachingAllocator::resetPeakStats(t.device().index());
+    }
+  }
+  void after_eval(Trainer& t, const nlohmann::json&) override {
+    const auto cm = t.last_confusion();
+    if (tb_ && cm.defined() && cm.numel() > 0) tb_->add_image("val/confusion_matrix", confusion_image(cm), t.step());
   }
   void after_train(Trainer&) override {
     if (tb_) tb_->flush();
   }
 
  private:
+  void histogram(const std::string& tag, const torch::Tensor& v, int64_t step) {
+    const auto x = v.detach();
+    if (x.numel() > 0 && torch::isfinite(x).any().item<bool>()) tb_->add_histogram(tag, x, step);
+  }
+  int64_t every_;
   std::unique_ptr<TensorBoardWriter> tb_;
 };
 
@@ -211,7 +250,7 @@ void register_hooks() {
   r.add("tensorboard", {"core: TensorBoard event files under <run>/tb (when train.tensorboard)", none,
                         [](const TrainerOptions& o) -> std::shared_ptr<HookBase> {
                           if (!o.tensorboard) return nullptr;
-                          return std::make_shared<TensorBoardHook>();
+                          return std::make_shared<TensorBoardHook>(o.tb_histogram_every);
                         }});
   r.add("ema", {"core: exponential moving average of the weights, evaluated and saved (when train.ema_decay > 0)",
                 none, [](const TrainerOptions& o) -> std::shared_ptr<HookBase> {

@@ -99,7 +99,9 @@ json TrainerImpl::log_train_window() {
   window_count_ = 0;
   last_loss_ = mean;
   return json{{"split", "train"}, {"step", st_.step}, {"epoch", st_.epoch}, {"loss", mean},
-              {"lr", schedule_->lr_at(std::max<int64_t>(0, st_.step - 1))}, {"samples", st_.samples}};
+              {"lr", schedule_->lr_at(std::max<int64_t>(0, st_.step - 1))}, {"samples", st_.samples},
+              // training seconds so far (resumes included): `smlab report` draws throughput from it
+              {"seconds", st_.elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()}};
 }
 
 /// Appends `rec` to metrics.jsonl and shows it to the hooks (rank 0 only).
@@ -189,7 +191,7 @@ void TrainerImpl::validate(bool closing) {
   st_.last_eval_step = st_.step;
   improved_ = false;
   each_hook([&](HookBase& h) { h.before_eval(*this); });
-  const json val = evaluate(*model_, *val_loader_, loss_fn_, device_, o_);
+  const json val = evaluate(*model_, *val_loader_, loss_fn_, device_, o_, &last_confusion_);
   json rec = {{"split", "val"}, {"epoch", st_.epoch}, {"step", st_.step}};
   for (auto& [k, v] : val.items()) rec[k] = v;
   if (!std::isfinite(val["loss"].get<double>())) {

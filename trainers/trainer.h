@@ -104,8 +104,9 @@ void for_each_eval_batch(models::Model& model, datasets::Loader& loader, const c
                          const config::Config& cfg, const EvalBatchFn& fn);
 
 /// Evaluates `model` on every batch of `loader`: {"loss", "top1", ...} for the data's task.
+/// `confusion`, when given and the task is classification, receives the [K, K] int64 confusion matrix.
 nlohmann::json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss, const c10::Device& device,
-                        const TrainerOptions& opts);
+                        const TrainerOptions& opts, at::Tensor* confusion = nullptr);
 nlohmann::json evaluate(models::Model& model, datasets::Loader& loader, const LossFn& loss, const c10::Device& device,
                         const config::Config& cfg);
 
@@ -144,6 +145,9 @@ class Trainer {
   virtual bool at_epoch_end() const = 0;
   /// How training ends so far (Completed while it goes on).
   virtual Outcome outcome() const = 0;
+  /// The confusion matrix ([K, K] int64, rows = true class) of the latest validation of a classifier;
+  /// undefined before the first one and for regression.
+  virtual at::Tensor last_confusion() const { return {}; }
   /// Ends training with `outcome` (EarlyStopped, NonFinite) after the current hook point.
   virtual void stop(Outcome outcome) = 0;
 

@@ -48,6 +48,7 @@ class TrainerImpl : public Trainer {
   int64_t batches_per_epoch() const override { return train_loader_->batches_per_epoch(); }
   bool at_epoch_end() const override { return train_loader_->position() >= train_loader_->batches_per_epoch(); }
   Outcome outcome() const override { return outcome_; }
+  at::Tensor last_confusion() const override { return last_confusion_; }
   void stop(Outcome outcome) override { outcome_ = outcome; }
   void validate(bool closing) override;
   bool improved() const override { return improved_; }
@@ -123,6 +124,7 @@ class TrainerImpl : public Trainer {
   int64_t window_count_ = 0;
   bool stop_requested_ = false;
   Outcome outcome_ = Outcome::Completed;
+  at::Tensor last_confusion_;  ///< of the latest validation (classification)
   Progress* progress_ = nullptr;  // the current epoch's display
   std::chrono::steady_clock::time_point t0_;
   std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();  ///< this process's start

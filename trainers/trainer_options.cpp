@@ -59,6 +59,7 @@ void read_train(TrainerOptions& o, const config::Config& cfg) {
   o.best_mode = parse_best_mode(cfg.get<std::string>("train.best_mode"));
   o.progress = Progress::parse_mode(cfg.get<std::string>("train.progress"));
   o.tensorboard = cfg.get<bool>("train.tensorboard");
+  o.tb_histogram_every = cfg.get<int64_t>("train.tb_histogram_every");
   o.hooks = cfg.get<std::vector<std::string>>("train.hooks");
 }
 

@@ -59,6 +59,7 @@ struct TrainerOptions {
   BestMode best_mode = BestMode::Auto;
   Progress::Mode progress = Progress::Mode::Plain;  ///< "auto" is resolved (bar on a terminal, else plain)
   bool tensorboard = true;
+  int64_t tb_histogram_every = 500;  ///< TensorBoard weight and gradient histograms every N steps (0 = off)
   std::vector<std::string> hooks;  ///< optional hooks by registered name (core hooks are not listed)
 
   // finetune.*

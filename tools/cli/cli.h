@@ -105,6 +105,7 @@ Verb import_weights_verb();
 Verb forecast_eval_verb();
 Verb cv_verb();
 Verb segment_verb();
+Verb report_verb();
 Verb topics_verb();
 Verb select_verb();
 
