@@ -16,6 +16,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
+
 try:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from PIL import Image
@@ -29,15 +32,9 @@ SMLAB = os.environ.get("SMLAB_BIN", "build/smlab")
 class TrainerTensorBoardImages(unittest.TestCase):
     def test_images_histograms_scalars(self):
         with tempfile.TemporaryDirectory() as tmp:
-            run = pathlib.Path(tmp) / "run"
-            cfg = pathlib.Path(tmp) / "tb.yaml"
-            cfg.write_text(
-                "model: {name: mlp, hidden: [16]}\n"
-                "data: {name: synthetic_blobs, features: 4, classes: 3, spread: 2.5, train_size: 320, val_size: 90, "
-                "test_size: 60, batch_size: 32, workers: 0}\n"
-                "train: {epochs: 3, log_every: 3, progress: none, tb_histogram_every: 5}\nexperiment: {device: cpu}\n")
-            subprocess.run([SMLAB, "train", str(cfg), "--run-dir", str(run)], check=True, capture_output=True)
-            records = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+            run, records = testenv.train_blobs(
+                SMLAB, tmp, data="spread: 2.5",
+                train="epochs: 3, log_every: 3, progress: none, tb_histogram_every: 5")
             summary = json.loads((run / "summary.json").read_text())
             acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "images": 0, "histograms": 0})
             acc.Reload()

@@ -3,11 +3,12 @@
 same train/val/test values as the run's metrics.jsonl (the oracle is tensorboard's reader)."""
 import json
 import os
-import pathlib
-import subprocess
 import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testenv  # noqa: E402
 
 try:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -21,15 +22,7 @@ SMLAB = os.environ.get("SMLAB_BIN")
 class TrainerTensorBoard(unittest.TestCase):
     def test_scalars_match_metrics_jsonl(self):
         with tempfile.TemporaryDirectory() as tmp:
-            run = pathlib.Path(tmp) / "run"
-            cfg = pathlib.Path(tmp) / "tb.yaml"
-            cfg.write_text(
-                "model: {name: mlp, hidden: [16]}\n"
-                "data: {name: synthetic_blobs, features: 4, classes: 3, train_size: 320, val_size: 64, "
-                "test_size: 64, batch_size: 32, workers: 0}\n"
-                "train: {epochs: 2, log_every: 3, progress: none}\nexperiment: {device: cpu}\n")
-            subprocess.run([SMLAB, "train", str(cfg), "--run-dir", str(run)], check=True, capture_output=True)
-            records = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+            run, records = testenv.train_blobs(SMLAB, tmp)
             acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
             acc.Reload()
             tags = acc.Tags()["scalars"]
