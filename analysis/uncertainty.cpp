@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "datasets/csv.h"
+#include "inference/uncertainty.h"
 
 namespace smlab::analysis {
 
@@ -97,13 +99,9 @@ torch::Tensor uncertainty(const torch::Tensor& probs, const std::string& strateg
   TORCH_CHECK(probs.dim() == 3, "uncertainty: probabilities must be [members, n, classes]");
   const auto p = probs.to(torch::kDouble);
   const auto mean = p.mean(0);  // [n, C]
-  if (strategy == "entropy") return entropy(mean);
-  if (strategy == "least_confident") return 1.0 - std::get<0>(mean.max(1));
-  if (strategy == "margin") {
-    if (mean.size(1) < 2) return torch::zeros({mean.size(0)}, torch::kDouble);
-    const auto top = std::get<0>(mean.topk(2, 1));
-    return 1.0 - (top.select(1, 0) - top.select(1, 1));
-  }
+  const auto& single = inference::prediction_uncertainty_names();
+  if (std::find(single.begin(), single.end(), strategy) != single.end())
+    return inference::prediction_uncertainty(mean, strategy);
   if (strategy == "variance" || strategy == "mutual_information") {
     if (p.size(0) < 2)
       throw UserError("--strategy " + strategy + " measures disagreement between ensemble members: give two or more "

@@ -1,5 +1,6 @@
 // `smlab score` (scorer.h): reader -> preprocessing -> model -> writer, chunk by chunk, journaled.
 #include "inference/scorer.h"
+#include "inference/uncertainty.h"
 
 #include <torch/torch.h>
 
@@ -90,6 +91,7 @@ json fingerprint(const Job& j) {
   // Keys added later appear only when used, so that older jobs keep their fingerprint.
   if (j.bucket) f["bucket"] = true;
   if (j.embed_dim > 0) f["embeddings"] = true;
+  if (!j.o.uncertainty.empty()) f["uncertainty"] = j.o.uncertainty;
   return f;
 }
 
@@ -106,8 +108,13 @@ Job open_job(const ScoreOptions& o) {
   const auto& spec = j.model.spec;
   j.prep = make_preprocessor(spec.input, j.model.files, o.model, o.workers);
   j.embed_dim = embed_dim_of(j.model, o);
+  if (!o.uncertainty.empty()) {
+    if (!spec.output.classification())
+      throw UserError(o.model.string() + ": --uncertainty needs class probabilities, and this artifact is a regression model");
+    prediction_uncertainty(torch::full({1, 2}, 0.5), o.uncertainty);  // an unknown name fails here, before scoring
+  }
   j.writer = writer_registry().get(j.out_format).make(
-      RowFormat{spec.output, std::max<int64_t>(1, std::min<int64_t>(o.top_k, spec.output.dim)), j.embed_dim});
+      RowFormat{spec.output, std::max<int64_t>(1, std::min<int64_t>(o.top_k, spec.output.dim)), j.embed_dim, o.uncertainty});
   // Length bucketing: only for token models whose export check found the outputs independent
   // of the padded length.
   j.bucket = o.bucket && j.prep->variable_length();

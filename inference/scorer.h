@@ -49,6 +49,7 @@ struct ScoreOptions {
   /// not depend on the padded length (input.variable_length, checked at export).
   bool bucket = true;
   bool embeddings = false;  ///< also write the classifier's input (needs an artifact with `embed`)
+  std::string uncertainty;  ///< "" or entropy | margin | least_confident: a per-row column (classifiers)
   bool quiet = false;
 };
 

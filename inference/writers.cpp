@@ -1,5 +1,6 @@
 // The output-writer registry of `smlab score` (writers.h).
 #include "inference/writers.h"
+#include "inference/uncertainty.h"
 
 #include <torch/csrc/jit/serialization/pickle.h>
 
@@ -40,6 +41,7 @@ struct Scored {
   torch::Tensor values;        ///< probabilities [n, C] or regression values [n, W], float contiguous
   torch::Tensor top_p, top_i;  ///< [n, K]
   torch::Tensor emb;           ///< [n, D] or undefined
+  torch::Tensor unc;           ///< [n] float64 with RowFormat::uncertainty, else undefined
 };
 
 Scored scored(const RowFormat& f, const torch::Tensor& y, const torch::Tensor& emb) {
@@ -51,6 +53,7 @@ Scored scored(const RowFormat& f, const torch::Tensor& y, const torch::Tensor& e
     std::tie(s.top_p, s.top_i) = s.values.topk(f.top_k, 1);
     s.top_p = s.top_p.contiguous();
     s.top_i = s.top_i.contiguous();
+    if (!f.uncertainty.empty()) s.unc = prediction_uncertainty(s.values, f.uncertainty).contiguous();
   } else {
     s.values = out;
   }
@@ -75,6 +78,7 @@ class CsvWriter : public OutputWriter {
     if (f_.output.classification()) {
       h += ",label,confidence,top_k";
       for (const auto& c : f_.output.classes) (h += ',') += csv_field("p_" + c);
+      if (!f_.uncertainty.empty()) h += ",uncertainty";
     } else {
       for (int64_t j = 0; j < f_.output.dim; ++j) h += ",value_" + std::to_string(j);
     }
@@ -103,6 +107,7 @@ class CsvWriter : public OutputWriter {
         ((((((dst += ',') += csv_field(classes.at(ti[0]))) += ',') += num(tp[0])) += ',') += csv_field(top));
       }
       for (int64_t k = 0; k < W; ++k) (dst += ',') += num(row[k]);
+      if (s.unc.defined()) (dst += ',') += num(static_cast<float>(s.unc.data_ptr<double>()[r]));
       for (int64_t k = 0; k < D; ++k) (dst += ',') += num(s.emb.data_ptr<float>()[r * D + k]);
       dst += "\n";
     }
@@ -142,6 +147,7 @@ class JsonlWriter : public OutputWriter {
         j["confidence"] = tp[0];
         j["top_k"] = top;
         j["probs"] = probs;
+        if (s.unc.defined()) j["uncertainty"] = s.unc.data_ptr<double>()[r];
       } else {
         j["values"] = std::vector<float>(row, row + W);
       }
@@ -224,6 +230,7 @@ class Hdf5Writer : public OutputWriter {
       v.push_back(ints("top_k_indices", s.top_i));
       v.push_back(floats("top_k_probabilities", s.top_p));
       v.push_back(Array{Array::Str, "classes", {static_cast<int64_t>(f_.output.classes.size())}, {}, {}, f_.output.classes});
+      if (s.unc.defined()) v.push_back(floats("uncertainty", s.unc));
     } else {
       v.push_back(floats("values", s.values));
     }

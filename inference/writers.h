@@ -1,6 +1,6 @@
 // Output writers for `smlab score`: one registry entry per output format.
 //
-//   csv    id,label,confidence,top_k,p_<class>... (regression: id,value_0,...), + e_0... embeddings
+//   csv    id,label,confidence,top_k,p_<class>... (regression: id,value_0,...), + uncertainty, + e_0...
 //   jsonl  {"id", "label", "confidence", "top_k": [{"label", "p"}], "probs": {...}} (regression:
 //          {"id", "values"}), + "embedding"
 //   hdf5   ids, positions, probabilities [N, C], top_k_indices / top_k_probabilities [N, K],
@@ -27,6 +27,7 @@ struct RowFormat {
   OutputSpec output;
   int64_t top_k = 5;      ///< clipped to [1, output.dim]
   int64_t embed_dim = 0;  ///< 0: no embeddings
+  std::string uncertainty;  ///< "" or a prediction_uncertainty strategy: one more column per row
 };
 
 class OutputWriter {

@@ -1,8 +1,11 @@
-"""Oracle test for `smlab select` (issue 23): the uncertainty scores and the selection equal a numpy
+"""Oracle test for `smlab select` and `smlab score --uncertainty` (issue 23): the uncertainty scores
+and the selection equal a numpy
 computation from the same probabilities, for every strategy, from CSV and JSONL score files in the
 format `smlab score` writes; ensemble disagreement (variance, mutual information) from several
 members' files; --exclude; and the errors for a budget larger than the pool, a file without
-probabilities (a regression artifact's values) and a disagreement strategy with one member.
+probabilities (a regression artifact's values) and a disagreement strategy with one member. Then a real
+artifact (the quick-start MLP, one short epoch): `smlab score --uncertainty` writes a column equal to
+numpy's formula on the written probabilities, in CSV and JSONL, and an unknown name is refused.
 
 Run by CTest with SMLAB_BIN set; exits 77 (skipped) without it or numpy.
 """
@@ -142,6 +145,50 @@ class Select(unittest.TestCase):
         self.assertIn("two or more", r.stderr)
         for res in (r,):
             self.assertEqual(len(res.stderr.strip().splitlines()), 1, res.stderr)
+
+
+class ScoreColumn(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="smlab_score_unc_")
+        src = os.environ.get("SMLAB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+        run = os.path.join(cls.dir, "run")
+        testenv.smlab(BIN, "train", os.path.join(src, "experiments/quickstart.yaml"), "--run-dir", run,
+                      "train.epochs=1", "data.train_size=400", "--device", "cpu")
+        cls.model = os.path.join(cls.dir, "model.pt")
+        testenv.smlab(BIN, "export", run, "--output", cls.model, "--sample", "60")
+        cls.rows = cls.model + ".sample.csv"
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def score(self, out, strategy):
+        return testenv.smlab(BIN, "score", "--model", self.model, "--input", self.rows, "--output",
+                             os.path.join(self.dir, out), "--uncertainty", strategy, ok=False)
+
+    def test_column_equals_numpy(self):
+        for strategy in ("entropy", "margin", "least_confident"):
+            r = self.score(f"{strategy}.csv", strategy)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(self.dir, f"{strategy}.csv"), newline="") as f:
+                rows = list(csv.DictReader(f))
+            cols = [c for c in rows[0] if c.startswith("p_")]
+            p = np.array([[float(row[c]) for c in cols] for row in rows])
+            got = np.array([float(row["uncertainty"]) for row in rows])
+            np.testing.assert_allclose(got, numpy_scores([p], strategy), rtol=2e-5, atol=2e-6)  # CSV: 6 digits
+            r = self.score(f"{strategy}.jsonl", strategy)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(self.dir, f"{strategy}.jsonl")) as f:
+                objs = [json.loads(line) for line in f]
+            p = np.array([[o["probs"][c[2:]] for c in cols] for o in objs])
+            np.testing.assert_allclose([o["uncertainty"] for o in objs], numpy_scores([p], strategy), atol=1e-6)
+            self.assertGreater(np.ptp(got), 0)
+
+    def test_unknown_name_is_refused(self):
+        r = self.score("x.csv", "entropie")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("entropy", r.stderr)
 
 
 if __name__ == "__main__":

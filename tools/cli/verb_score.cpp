@@ -78,6 +78,8 @@ Verb score_verb() {
              {"limit", "N", "score only the first N records (0 = all)", "0"},
              {"no-bucket", "", "text: pad every batch to max_len instead of its longest member", ""},
              {"embeddings", "", "also write the penultimate features (the classifier's input) per row", ""},
+             {"uncertainty", "S", "classifiers: add a per-row uncertainty column: entropy, margin or least_confident "
+              "(higher = less sure; `smlab select` ranks by it)", ""},
              {"quiet", "", "no progress output", ""},
              {"checkpoint", "WHICH", "series: best or last checkpoint of the run", "best"}};
   const auto series_flags = anomaly_flags("series: ");
@@ -131,6 +133,7 @@ Verb score_verb() {
             o.quiet = args.has("quiet");
             o.bucket = !args.has("no-bucket");
             o.embeddings = args.has("embeddings");
+            o.uncertainty = args.get("uncertainty");
             if (args.has("shard")) {
               const auto sh = args.get("shard");
               const auto slash = sh.find('/');
