@@ -22,18 +22,7 @@ using text::lower;
 
 // Splits one line: TSV at every tab, CSV with RFC 4180 quoting (datasets/csv.h).
 std::vector<std::string> split_line(const std::string& line, char delim) {
-  std::vector<std::string> out;
-  if (delim != ',') {
-    size_t pos = 0;
-    while (true) {
-      const size_t at = line.find(delim, pos);
-      out.push_back(line.substr(pos, at == std::string::npos ? std::string::npos : at - pos));
-      if (at == std::string::npos) break;
-      pos = at + 1;
-    }
-    return out;
-  }
-  return split_csv_line(line, ',');
+  return delim == ',' ? split_csv_line(line, ',') : text::split(line, delim);
 }
 
 void append_utf8(std::string& out, uint32_t cp) {

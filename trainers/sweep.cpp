@@ -105,13 +105,7 @@ template <class Where>
 void parse_stats(const YAML::Node& n, const Where& where, SweepSpec* spec) {
   if (!n.IsMap()) throw config::ConfigError(where("stats").str() + ": stats: expected a mapping (metric, baseline, alpha)");
   const std::vector<std::string> allowed = {"metric", "baseline", "alpha"};
-  for (const auto& kv : n) {
-    const auto key = kv.first.as<std::string>();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw config::ConfigError(where("stats." + key).str() + ": stats." + key + ": unknown stats key" +
-                                text::did_you_mean(key, allowed) + " (allowed: " + text::join(allowed, ", ") + ")");
-    }
-  }
+  refuse_unknown_keys(n, allowed, "stats", "unknown stats key", where);
   auto& st = spec->stats;
   if (n["metric"]) {
     st.metric = n["metric"].as<std::string>();
@@ -224,13 +218,7 @@ SweepSpec load_sweep(const fs::path& file) {
   };
   const std::vector<std::string> allowed = {"base",    "name",       "seeds", "set", "grid",
                                            "points",  "metrics",    "output_dir", "stats", "random", "halving"};
-  for (const auto& kv : raw) {
-    const auto key = kv.first.as<std::string>();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw config::ConfigError(where(key).str() + ": " + key + ": unknown sweep key" + text::did_you_mean(key, allowed) +
-                                " (allowed: " + text::join(allowed, ", ") + ")");
-    }
-  }
+  refuse_unknown_keys(raw, allowed, "", "unknown sweep key", where);
   SweepSpec spec;
   spec.file = file;
   if (!raw["base"]) throw config::ConfigError(file.string() + ": base: required (the experiment config to sweep over)");

@@ -80,16 +80,22 @@ std::string draw(const Dist& d, std::mt19937_64& rng) {
 
 }  // namespace
 
-std::vector<SweepPoint> random_points(const YAML::Node& section, const WhereFn& where) {
-  if (!section.IsMap()) throw config::ConfigError(where("random").str() + ": random: expected samples, seed and space");
-  const std::vector<std::string> allowed = {"samples", "seed", "space"};
-  for (const auto& kv : section) {
+void refuse_unknown_keys(const YAML::Node& n, const std::vector<std::string>& allowed, const std::string& section,
+                         const std::string& what, const WhereFn& where) {
+  const std::string prefix = section.empty() ? "" : section + ".";
+  for (const auto& kv : n) {
     const auto key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw config::ConfigError(where("random." + key).str() + ": random." + key + ": unknown key" +
+      throw config::ConfigError(where(prefix + key).str() + ": " + prefix + key + ": " + what +
                                 text::did_you_mean(key, allowed) + " (allowed: " + text::join(allowed, ", ") + ")");
     }
   }
+}
+
+std::vector<SweepPoint> random_points(const YAML::Node& section, const WhereFn& where) {
+  if (!section.IsMap()) throw config::ConfigError(where("random").str() + ": random: expected samples, seed and space");
+  const std::vector<std::string> allowed = {"samples", "seed", "space"};
+  refuse_unknown_keys(section, allowed, "random", "unknown key", where);
   int64_t samples = 0;
   uint64_t seed = 0;
   try {
@@ -116,13 +122,7 @@ std::vector<SweepPoint> random_points(const YAML::Node& section, const WhereFn& 
 void parse_halving(const YAML::Node& n, const WhereFn& where, SweepSpec* spec) {
   if (!n.IsMap()) throw config::ConfigError(where("halving").str() + ": halving: expected {eta, rungs, metric}");
   const std::vector<std::string> allowed = {"eta", "rungs", "metric"};
-  for (const auto& kv : n) {
-    const auto key = kv.first.as<std::string>();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw config::ConfigError(where("halving." + key).str() + ": halving." + key + ": unknown key" +
-                                text::did_you_mean(key, allowed) + " (allowed: " + text::join(allowed, ", ") + ")");
-    }
-  }
+  refuse_unknown_keys(n, allowed, "halving", "unknown key", where);
   auto& H = spec->halving;
   H.on = true;
   try {

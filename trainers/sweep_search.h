@@ -25,6 +25,11 @@ namespace smlab::trainers {
 
 using WhereFn = std::function<config::Origin(const std::string& key)>;
 
+/// Refuses a key of mapping `n` that is not in `allowed`: a ConfigError "<file:line>: <section>.<key>:
+/// <what> ... (allowed: ...)" with a did-you-mean (`section` "" for the top level).
+void refuse_unknown_keys(const YAML::Node& n, const std::vector<std::string>& allowed, const std::string& section,
+                         const std::string& what, const WhereFn& where);
+
 /// The `halving:` section: {eta: 3, rungs: [1, 3, 9], metric: val.top1} (metric defaults to
 /// `default_metric`). ConfigErrors name the key. Sets train.epochs to the last rung and
 /// train.eval_every to 1 in spec->common, and refuses a sweep that sets train.epochs itself.
