@@ -17,7 +17,7 @@ namespace smlab::analysis {
 namespace {
 
 torch::Tensor entropy(const torch::Tensor& p) {  // [..., C] -> [...]
-  return -(p * torch::where(p > 0, p.log(), torch::zeros_like(p))).sum(-1);
+  return inference::prediction_uncertainty(p, "entropy");
 }
 
 ScoredFile read_csv_scores(const std::filesystem::path& path, std::ifstream& in) {

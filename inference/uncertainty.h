@@ -10,7 +10,8 @@
 
 namespace smlab::inference {
 
-/// Per-row uncertainty [n] (float64); throws UserError for an unknown strategy.
+/// Per-row uncertainty (float64) of probabilities [..., C]: one value per row, [...]; throws UserError
+/// for an unknown strategy.
 torch::Tensor prediction_uncertainty(const torch::Tensor& probs, const std::string& strategy);
 
 /// entropy, margin, least_confident.
