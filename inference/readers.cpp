@@ -157,7 +157,7 @@ InputRecords read_image_folder(const ReadOptions& o, const InputSpec&) {
   }
   std::sort(files.begin(), files.end());
   InputRecords out;
-  for (const auto& f : files) out.records.push_back({fs::relative(f, o.input).string(), f.string(), "", {}});
+  for (const auto& f : files) out.records.push_back({fs::relative(f, o.input).string(), f.string(), "", {}, -1, ""});
   return out;
 }
 
@@ -171,7 +171,7 @@ InputRecords read_image_list(const ReadOptions& o, const InputSpec&) {
     if (line.empty()) continue;
     fs::path p = line;
     if (p.is_relative()) p = o.input.parent_path() / p;
-    out.records.push_back({line, p.string(), "", {}});
+    out.records.push_back({line, p.string(), "", {}, -1, ""});
   }
   return out;
 }

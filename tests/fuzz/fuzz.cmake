@@ -14,7 +14,8 @@ set(SMLAB_FUZZ_PARSING_SOURCES
   core/experiment_schema.cpp core/text.cpp core/zip_check.cpp
   datasets/csv.cpp datasets/hdf5_io.cpp datasets/pack_read.cpp datasets/tar_reader.cpp
   models/input_kind.cpp trainers/train_state.cpp
-  inference/artifact.cpp inference/journal.cpp inference/readers.cpp inference/writers.cpp)
+  inference/artifact.cpp inference/journal.cpp inference/readers.cpp inference/uncertainty.cpp
+  inference/writers.cpp)
 list(TRANSFORM SMLAB_FUZZ_PARSING_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")
 
 set(SMLAB_FUZZ_FLAGS -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all)
