@@ -319,7 +319,9 @@ void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vec
       std::ofstream(log, std::ios::app) << "[sweep] run failed: " << e.what() << "\n";
       std::cerr << "[sweep] run " << j.run.string() << " failed (see " << log.string() << "): " << e.what() << "\n";
     }
+    // The tables after every run (seed-major order finishes a point only in the last seed's round).
     if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+    else options.reporter(spec);
     if (signal != 0) {  // the run saved its checkpoint; the rest of the sweep waits for a rerun
       options.reporter(spec);
       throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " after " + j.run.string() +
@@ -353,7 +355,9 @@ void run_as_processes(const SweepSpec& spec, const SweepOptions& options, const 
     if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
       std::cerr << "[sweep] run " << j.run.string() << " failed (see " << j.run.string() << ".log)\n";
     }
+    // The tables after every run (seed-major order finishes a point only in the last seed's round).
     if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
+    else options.reporter(spec);
   }
 }
 
@@ -438,6 +442,7 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
             << "; folder " << dir.string() << std::endl;
   for (size_t i = 0; i < spec.points.size(); ++i)
     if (remaining[i] == 0) report_point(spec, options, i, spec.points.size());
+  options.reporter(spec);  // the tables as they stand, before any run (a resumed sweep's finished runs)
 
   if (options.jobs <= 1) {
     run_here(spec, options, jobs, remaining);
