@@ -9,10 +9,12 @@
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "analysis/explain_methods.h"
+#include "analysis/faithfulness.h"
 
 namespace smlab::analysis::explain {
 
@@ -27,12 +29,20 @@ struct ExplainOptions {
   std::string checkpoint = "best";  ///< run folders: best or last
   std::string device = "cpu";
   int64_t limit = 16;  ///< inputs explained (the first ones)
+  int64_t batch_size = 0;  ///< rows per method call and per faithfulness forward (0 = all at once; 256 for curves)
+  bool overlays = true;    ///< images and clips: overlay_<n>.png
   MethodParams params;
+  /// Deletion and insertion curves against random rankings (analysis/faithfulness.h) into
+  /// faithfulness.json: images, clips and texts of classification models.
+  std::optional<faithfulness::FaithfulnessOptions> faithfulness;
+  int64_t top_words = 0;   ///< text: the N most positive and negative words per class into top_words.json/.csv
+  int64_t min_count = 5;   ///< text: occurrences a word needs for top_words
 };
 
 struct ExplainResult {
   nlohmann::json json;  ///< scores.json
   std::vector<std::filesystem::path> files;
+  std::string faithfulness;  ///< the one-line summary of faithfulness.json ("" without curves)
 };
 
 ExplainResult explain(const ExplainOptions& o);
