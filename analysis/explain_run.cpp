@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "datasets/dataset.h"
 #include "datasets/tokenizer.h"
 #include "inference/export.h"
 #include "inference/open_run.h"
@@ -30,6 +31,7 @@ struct Loaded {
   std::map<std::string, std::string> files;
   bool is_run = false;
   std::shared_ptr<void> keep;  ///< the model (or artifact) the forward uses
+  const config::Config* cfg = nullptr;  ///< run folders: the run's config (kept alive by `keep`)
 };
 
 bool pixel_kind(InputKind k) { return k == InputKind::Image || k == InputKind::Video; }
@@ -47,7 +49,7 @@ Loaded load_run(const fs::path& dir, const ExplainOptions& o, c10::Device device
   auto a = inference::export_model(*r->model, r->cfg, r->info);
   r->model->to(device);
   r->model->eval();
-  Loaded l{{}, a.spec, a.files, true, r};
+  Loaded l{{}, a.spec, a.files, true, r, &r->cfg};
   auto* model = r->model.get();
   if (a.spec.input.pixels) {
     const auto& p = *a.spec.input.pixels;
@@ -66,7 +68,7 @@ Loaded load_run(const fs::path& dir, const ExplainOptions& o, c10::Device device
 
 Loaded load_artifact_file(const fs::path& path, c10::Device device) {
   auto a = std::make_shared<inference::Artifact>(inference::load_artifact(path, device));
-  Loaded l{{}, a->spec, a->files, false, a};
+  Loaded l{{}, a->spec, a->files, false, a, nullptr};
   auto* art = a.get();
   if (a->spec.input.pixels) {
     l.forward = [art](const torch::Tensor& x) { return art->forward(to_channels_last_pixels(x)); };
@@ -92,7 +94,7 @@ Batch read_batch(const ExplainOptions& o, const Loaded& l, c10::Device device) {
   if ((spec.kind == InputKind::Image || spec.kind == InputKind::Video) && !spec.pixels)
     throw UserError(o.model.string() + ": its " + models::input_kind_name(spec.kind) +
                     " inputs are float tensors, not pixels (generated or Moving-MNIST data), which no input file "
-                    "maps to yet; explain such runs through the library (analysis/explain.h)");
+                    "maps to yet; explain the run's own data with --split test (or train, val)");
   const auto fmt = inference::detect_input_format(o.input, o.input_format);
   auto in = inference::read_input(inference::ReadOptions{o.input, o.id_field, o.text_field}, fmt, spec, o.model);
   if (static_cast<int64_t>(in.records.size()) > o.limit) in.records.resize(o.limit);
@@ -109,6 +111,37 @@ Batch read_batch(const ExplainOptions& o, const Loaded& l, c10::Device device) {
     b.x = b.raw;
   }
   b.x = b.x.contiguous().to(device);
+  return b;
+}
+
+datasets::Split parse_split(const std::string& s) {
+  if (s == "train") return datasets::Split::Train;
+  if (s == "val") return datasets::Split::Val;
+  if (s == "test") return datasets::Split::Test;
+  throw UserError("--split must be train, val or test, got '" + s + "'");
+}
+
+/// The first `limit` examples of the run's own dataset split, for runs whose inputs are float
+/// tensors; `raw` holds them min-max scaled to uint8 NHWC / NTHWC for the overlays.
+Batch read_split(const ExplainOptions& o, const Loaded& l, c10::Device device) {
+  if (!l.cfg) throw UserError("--split needs a run folder: the artifact " + o.model.string() + " keeps no dataset");
+  if (l.spec.input.pixels)
+    throw UserError("--split reads runs whose inputs are float tensors; " + o.model.string() +
+                    " takes pixels: pass them with --input");
+  const auto data = datasets::build(*l.cfg, parse_split(o.split));
+  const int64_t n = std::min(o.limit, data->size());
+  if (n == 0) throw UserError("the " + o.split + " split of " + o.model.string() + " is empty");
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
+  const auto x = data->get(idx).input.to(torch::kFloat);
+  Batch b;
+  for (int64_t i = 0; i < n; ++i) b.ids.push_back(o.split + "/" + std::to_string(i));
+  const auto lo = x.min(), hi = x.max();
+  auto px = ((x - lo) / (hi - lo).clamp_min(1e-12) * 255.0).round().to(torch::kByte);
+  if (px.dim() == 5) b.raw = px.permute({0, 2, 3, 4, 1}).contiguous();
+  else if (px.dim() == 4) b.raw = px.permute({0, 2, 3, 1}).contiguous();
+  else b.raw = px;
+  b.x = x.contiguous().to(device);
   return b;
 }
 
@@ -219,6 +252,8 @@ void check_extras(const ExplainOptions& o, const Loaded& l) {
     if (!l.spec.output.classification())
       throw UserError("--faithfulness follows a class probability; " + o.model.string() + " is not a classifier");
   }
+  if (o.box_mass && kind != InputKind::Video)
+    throw UserError("--box-mass needs a model of clips; " + o.model.string() + " takes " + models::input_kind_name(kind));
   if (o.top_words > 0 && kind != InputKind::Tokens)
     throw UserError("--top-words needs a text model; " + o.model.string() + " takes " + models::input_kind_name(kind));
 }
@@ -234,6 +269,16 @@ void write_extras(const ExplainOptions& o, const Loaded& l, const Batch& b, cons
     j["model"] = o.model.string();
     r.faithfulness = faithfulness::summary_line(j);
     const auto path = o.output / "faithfulness.json";
+    write_file_atomic(path, j.dump(1) + "\n");
+    r.files.push_back(path);
+  }
+  if (o.box_mass) {
+    const auto boxes = faithfulness::object_boxes(b.x);
+    auto j = faithfulness::box_mass_json(faithfulness::mass_inside(a.scores, boxes), boxes, b.ids,
+                                         o.method + (a.layer.empty() ? "" : " at " + a.layer));
+    j["model"] = o.model.string();
+    r.box_mass = faithfulness::box_mass_line(j);
+    const auto path = o.output / "box_mass.json";
     write_file_atomic(path, j.dump(1) + "\n");
     r.files.push_back(path);
   }
@@ -258,7 +303,7 @@ ExplainResult explain(const ExplainOptions& opts) {
   if (o.method.empty()) o.method = l.is_run ? default_method(kind) : "integrated_gradients";
   method_registry().get(o.method);  // an unknown name lists the known ones before any input is read
   check_extras(o, l);
-  const auto b = read_batch(o, l, device);
+  const auto b = o.split.empty() ? read_batch(o, l, device) : read_split(o, l, device);
   Subject s{l.forward, b.x, kind, l.is_run, o.model.string()};
   const auto outputs = outputs_of(l.forward, b.x, o.batch_size);
   const auto target = resolve_targets(outputs, o.target);

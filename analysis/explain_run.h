@@ -35,6 +35,11 @@ struct ExplainOptions {
   /// Deletion and insertion curves against random rankings (analysis/faithfulness.h) into
   /// faithfulness.json: images, clips and texts of classification models.
   std::optional<faithfulness::FaithfulnessOptions> faithfulness;
+  /// Explain the run's own dataset split (train, val or test) instead of --input: for runs whose
+  /// inputs are float tensors (Moving-MNIST, generated data), which no input file maps to.
+  std::string split;
+  /// Clips: the share of each frame's |map| inside the object's box (analysis/faithfulness.h) into box_mass.json.
+  bool box_mass = false;
   int64_t top_words = 0;   ///< text: the N most positive and negative words per class into top_words.json/.csv
   int64_t min_count = 5;   ///< text: occurrences a word needs for top_words
 };
@@ -43,6 +48,7 @@ struct ExplainResult {
   nlohmann::json json;  ///< scores.json
   std::vector<std::filesystem::path> files;
   std::string faithfulness;  ///< the one-line summary of faithfulness.json ("" without curves)
+  std::string box_mass;      ///< the one-line summary of box_mass.json
 };
 
 ExplainResult explain(const ExplainOptions& o);

@@ -71,6 +71,45 @@ nlohmann::json curve_summary(const CurvePair& c, const torch::Tensor& prob) {
           {"aopc", compare(aopc(c.method, prob), aopc(c.random, prob))}};
 }
 
+/// The shortest cyclic interval of [0, n) that holds every occupied index: the complement of the
+/// longest cyclic run of empty ones (all false when nothing is occupied).
+std::vector<bool> cyclic_cover(const std::vector<bool>& occ) {
+  const auto n = static_cast<int64_t>(occ.size());
+  int64_t best = 0, end = -1, run = 0, occupied = 0;
+  for (bool o : occ) occupied += o;
+  if (occupied == 0) return std::vector<bool>(occ.size(), false);
+  for (int64_t i = 0; i < 2 * n; ++i) {
+    run = occ[i % n] ? 0 : run + 1;
+    if (run > best && run < n) best = run, end = i;
+  }
+  std::vector<bool> out(occ.size(), true);
+  for (int64_t j = 0; j < best; ++j) out[((end - j) % n + n) % n] = false;
+  return out;
+}
+
+/// (start, length) of the cyclic interval where `on` [n] is true (0, 0 when nowhere).
+std::pair<int64_t, int64_t> cyclic_interval(const torch::Tensor& on) {
+  const auto v = on.to(torch::kCPU).contiguous();
+  const auto a = v.accessor<bool, 1>();
+  const int64_t n = v.size(0);
+  int64_t len = 0, start = 0;
+  for (int64_t i = 0; i < n; ++i) len += a[i];
+  for (int64_t i = 0; i < n; ++i)
+    if (a[i] && !a[(i + n - 1) % n]) start = i;
+  return {len == n ? 0 : start, len};
+}
+
+/// Per frame [y0, h, x0, w] of the boxes [T, H, W] (cyclic: rows y0 .. y0 + h - 1 mod H).
+nlohmann::json box_bounds(const torch::Tensor& boxes) {
+  auto j = nlohmann::json::array();
+  for (int64_t f = 0; f < boxes.size(0); ++f) {
+    const auto [y0, h] = cyclic_interval(boxes[f].any(1));
+    const auto [x0, w] = cyclic_interval(boxes[f].any(0));
+    j.push_back({y0, h, x0, w});
+  }
+  return j;
+}
+
 nlohmann::json item_curves(const CurvePair& c, const torch::Tensor& prob, int64_t i) {
   const auto a = auc(c.method.narrow(0, i, 1)), ar = auc(c.random.narrow(0, i, 1));
   const auto p = prob.narrow(0, i, 1);
@@ -214,6 +253,80 @@ std::string summary_line(const nlohmann::json& j) {
     out += std::string(")") + (curve[0] == 'd' ? ";" : "");
   }
   return out;
+}
+
+torch::Tensor object_boxes(const torch::Tensor& clips) {
+  TORCH_CHECK(clips.dim() == 5, "faithfulness: object boxes take clips NCTHW, got ", clips.sizes());
+  const auto occ = (clips.detach().to(torch::kCPU) > 0).any(1);  // [B, T, H, W]
+  const auto rows = occ.any(3).contiguous(), cols = occ.any(2).contiguous();
+  const int64_t b = occ.size(0), t = occ.size(1), h = occ.size(2), w = occ.size(3);
+  auto out = torch::zeros({b, t, h, w}, torch::kBool);
+  auto ra = rows.accessor<bool, 3>(), ca = cols.accessor<bool, 3>();
+  auto oa = out.accessor<bool, 4>();
+  for (int64_t i = 0; i < b; ++i) {
+    for (int64_t f = 0; f < t; ++f) {
+      std::vector<bool> r(h), c(w);
+      for (int64_t y = 0; y < h; ++y) r[y] = ra[i][f][y];
+      for (int64_t x = 0; x < w; ++x) c[x] = ca[i][f][x];
+      r = cyclic_cover(r);
+      c = cyclic_cover(c);
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) oa[i][f][y][x] = r[y] && c[x];
+    }
+  }
+  return out;
+}
+
+torch::Tensor mass_inside(const torch::Tensor& maps, const torch::Tensor& boxes) {
+  TORCH_CHECK(maps.sizes() == boxes.sizes(), "faithfulness: maps ", maps.sizes(), " and boxes ", boxes.sizes());
+  const auto m = maps.detach().to(torch::kCPU, torch::kDouble).abs();
+  return (m * boxes.to(torch::kCPU, torch::kDouble)).sum({2, 3}) / m.sum({2, 3});
+}
+
+nlohmann::json box_mass_json(const torch::Tensor& mass, const torch::Tensor& boxes, const std::vector<std::string>& ids,
+                             const std::string& method) {
+  const auto share = boxes.to(torch::kDouble).mean({2, 3});  // [B, T]
+  const auto has = mass.isfinite();
+  const auto frames_with = has.to(torch::kDouble).sum(0).clamp_min(1.0);
+  const auto mass0 = torch::where(has, mass, torch::zeros_like(mass)), share0 = torch::where(has, share, torch::zeros_like(share));
+  auto per_frame = nlohmann::json::array();
+  for (int64_t f = 0; f < mass.size(1); ++f)
+    per_frame.push_back({{"frame", f}, {"clips", has.select(1, f).sum().item<int64_t>()},
+                         {"mass", (mass0.select(1, f).sum() / frames_with[f]).item<double>()},
+                         {"box_share", (share0.select(1, f).sum() / frames_with[f]).item<double>()}});
+  std::vector<double> clip_mass, clip_share;
+  auto items = nlohmann::json::array();
+  for (int64_t i = 0; i < mass.size(0); ++i) {
+    const auto n = has[i].sum().item<int64_t>();
+    items.push_back({{"id", i < static_cast<int64_t>(ids.size()) ? ids[i] : std::to_string(i)},
+                     {"mass", vec(mass[i])}, {"box_share", vec(share[i])}, {"boxes", box_bounds(boxes[i])}});
+    if (n == 0) continue;
+    clip_mass.push_back(mass0[i].sum().item<double>() / static_cast<double>(n));
+    clip_share.push_back(share0[i].sum().item<double>() / static_cast<double>(n));
+  }
+  nlohmann::json j{{"method", method}, {"clips", mass.size(0)}, {"clips_with_mass", clip_mass.size()},
+                   {"per_frame", per_frame}, {"items", items}};
+  if (clip_mass.size() >= 2) {
+    const auto p = stats::paired_t_test(clip_mass, clip_share, 0.95);
+    const double m = stats::mean(clip_mass), sh = stats::mean(clip_share);
+    j["mean"] = {{"mass", m}, {"box_share", sh}, {"ratio", m / sh},
+                 {"difference", {{"mean", p.mean_diff}, {"ci95", {p.diff_ci.low, p.diff_ci.high}}, {"p", p.p_two_sided}}}};
+  }
+  return j;
+}
+
+std::string box_mass_line(const nlohmann::json& j) {
+  if (!j.contains("mean")) return "box mass: fewer than 2 clips with a non-zero map";
+  const auto& m = j["mean"];
+  char b[320];
+  std::snprintf(b, sizeof b,
+                "%s mass in the object's box: %.4f of the map vs the box's %.4f of the frame (x%.2f; diff %+.4f, 95%% CI "
+                "[%+.4f, %+.4f]) over %s clips",
+                j["method"].get<std::string>().c_str(), m["mass"].get<double>(), m["box_share"].get<double>(),
+                m["ratio"].get<double>(), m["difference"]["mean"].get<double>(),
+                m["difference"]["ci95"][0].get<double>(), m["difference"]["ci95"][1].get<double>(),
+                j["clips_with_mass"].dump().c_str());
+  return b;
 }
 
 }  // namespace smlab::analysis::faithfulness

@@ -88,4 +88,23 @@ nlohmann::json to_json(const FaithfulnessResult& r, const std::vector<std::strin
 /// One line: "deletion AUC 0.21 (random 0.43, diff -0.22 [-0.24, -0.20]); insertion AUC ...".
 std::string summary_line(const nlohmann::json& j);
 
+// Mass in the object's box (clips of one object on a zero background, e.g. Moving-MNIST): per
+// frame, the share of a map's |mass| that falls inside the tight bounding box of the frame's
+// non-zero pixels, against the box's share of the frame (what a map spread evenly would give).
+// Frames wrap around (a torus), so the box is the shortest cyclic interval of rows and of columns
+// that holds every non-zero pixel: the complement of the longest cyclic run of empty rows (columns).
+
+/// [B, T, H, W] bool: each frame's object box, from clips NCTHW (a pixel counts when any channel is > 0).
+torch::Tensor object_boxes(const torch::Tensor& clips);
+
+/// [B, T]: sum of |maps| inside `boxes` / sum of |maps| per frame (NaN where a frame has no mass).
+torch::Tensor mass_inside(const torch::Tensor& maps, const torch::Tensor& boxes);
+
+/// box_mass.json: per frame the mean mass share and the mean box share over the clips, per clip
+/// the same per frame with the boxes ([y0, h, x0, w]: rows y0 .. y0 + h - 1 mod H), and overall (every frame with mass) the means, their ratio and the paired
+/// difference (mass - box share) with its 95% t interval over clips (each clip's mean over frames).
+nlohmann::json box_mass_json(const torch::Tensor& mass, const torch::Tensor& boxes, const std::vector<std::string>& ids,
+                             const std::string& method);
+std::string box_mass_line(const nlohmann::json& j);
+
 }  // namespace smlab::analysis::faithfulness

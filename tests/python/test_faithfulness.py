@@ -15,8 +15,12 @@ words) explained with integrated gradients: the curves over the real tokens only
 through the artifact from the ids and piece scores in scores.json (padding is never a position:
 `positions` = the real tokens, step 0 of deletion and step K of insertion are the unperturbed
 probability, deletion's last step equals insertion's first, the empty text); top_words.json is
-recomputed from the words in scores.json. Exits 77 (skipped) without SMLAB_BIN, torch, scipy or
-Pillow.
+recomputed from the words in scores.json.
+
+Clips (when $SMLAB_DATA holds the MNIST digits): the Moving-MNIST smoke R3D explained on its own
+test split (--split test): box_mass.json's per-frame shares of Grad-CAM mass are recomputed from
+the maps and the boxes it reports (each at most the 16x16 digit), and the clip curves start at the
+unperturbed probability. Exits 77 (skipped) without SMLAB_BIN, torch, scipy or Pillow.
 """
 import csv
 import json
@@ -197,6 +201,70 @@ class FaithfulnessImages(unittest.TestCase):
                   "--faithfulness", "4", "--baseline", "grey", ok=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("unknown faithfulness baseline 'grey'", p.stderr)
+
+    def test_split_and_box_mass_need_other_runs(self):
+        p = smlab("explain", self.run_dir, "--split", "test", "--output", os.path.join(self.dir, "bad"), ok=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--split reads runs whose inputs are float tensors", p.stderr)
+        p = smlab("explain", self.run_dir, "--input", self.probe, "--output", os.path.join(self.dir, "bad"),
+                  "--box-mass", ok=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--box-mass needs a model of clips", p.stderr)
+
+
+SRC = os.environ.get("SMLAB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA = os.environ.get("SMLAB_DATA", os.path.join(SRC, "..", "shared", "datasets"))
+
+
+@unittest.skipUnless(os.path.isdir(os.path.join(DATA, "mnist_test_digits")), "MNIST digits not in $SMLAB_DATA")
+class BoxMassClips(unittest.TestCase):
+    """The Moving-MNIST smoke R3D (experiments/video/moving_mnist_r3d_smoke.yaml, about 20 s) explained on
+    its own test split: box_mass.json's shares are recomputed from the maps in scores.json and the boxes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="smlab_faithful_clip_")
+        os.environ["SMLAB_DATA"] = DATA
+        run = os.path.join(cls.dir, "run")
+        smlab("train", os.path.join(SRC, "experiments/video/moving_mnist_r3d_smoke.yaml"), "--run-dir", run,
+              "train.progress=none", "train.epochs=1", "data.train_size=128", "data.val_size=16", "data.test_size=16")
+        cls.out = os.path.join(cls.dir, "ex")
+        cls.stdout = smlab("explain", run, "--split", "test", "--limit", "12", "--output", cls.out, "--box-mass",
+                           "--faithfulness", "3", "--random-maps", "1", "--no-overlays", "--batch-size", "5").stdout
+        cls.scores = load(os.path.join(cls.out, "scores.json"))
+        cls.box = load(os.path.join(cls.out, "box_mass.json"))
+        cls.faith = load(os.path.join(cls.out, "faithfulness.json"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_mass_in_the_box(self):
+        self.assertIn("mass in the object's box", self.stdout)
+        self.assertEqual([i["id"] for i in self.scores["items"]], [f"test/{i}" for i in range(12)])
+        masses, shares = [], []
+        for it, b in zip(self.scores["items"], self.box["items"]):
+            m = np.abs(np.array(it["scores"], dtype=np.float64))  # [T, H, W]
+            t, h, w = m.shape
+            self.assertEqual(len(b["boxes"]), t)
+            for f, (y0, bh, x0, bw) in enumerate(b["boxes"]):
+                self.assertTrue(1 <= bh <= 16 and 1 <= bw <= 16, b["boxes"])  # digit_size 16: one digit per frame
+                inside = np.zeros((h, w), dtype=bool)
+                inside[np.ix_([(y0 + i) % h for i in range(bh)], [(x0 + i) % w for i in range(bw)])] = True
+                self.assertAlmostEqual(b["box_share"][f], bh * bw / (h * w), delta=1e-12)
+                self.assertAlmostEqual(b["mass"][f], m[f][inside].sum() / m[f].sum(), delta=1e-9)
+            masses.append(np.mean(b["mass"]))
+            shares.append(np.mean(b["box_share"]))
+        self.assertAlmostEqual(self.box["mean"]["mass"], np.mean(masses), delta=1e-9)
+        self.assertAlmostEqual(self.box["mean"]["box_share"], np.mean(shares), delta=1e-9)
+        for f, pf in enumerate(self.box["per_frame"]):
+            self.assertAlmostEqual(pf["mass"], np.mean([b["mass"][f] for b in self.box["items"]]), delta=1e-9)
+
+    def test_clip_curves_start_at_the_probability(self):
+        for it, fi in zip(self.scores["items"], self.faith["items"]):
+            self.assertEqual(fi["positions"], 8 * 32 * 32)
+            self.assertAlmostEqual(fi["deletion"]["method"][0], it["probability"], delta=TOL)
+            self.assertAlmostEqual(fi["insertion"]["method"][-1], it["probability"], delta=TOL)
 
 
 POS, NEG = ["good", "great", "love"], ["bad", "awful", "hate"]

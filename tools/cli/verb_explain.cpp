@@ -25,7 +25,8 @@ std::string method_list() {
 analysis::explain::ExplainOptions options_of(const Args& args) {
   analysis::explain::ExplainOptions o;
   o.model = args.positional(0);
-  o.input = args.get("input");
+  if (args.has("input")) o.input = args.get("input");
+  o.split = args.get("split");
   o.output = args.get("output");
   o.method = args.get("method");
   o.target = args.get("target");
@@ -43,6 +44,7 @@ analysis::explain::ExplainOptions options_of(const Args& args) {
   o.params.seed = static_cast<uint64_t>(args.get_int("seed", 0, 1 << 30));
   o.batch_size = args.get_int("batch-size", 0, 1 << 20);
   o.overlays = !args.has("no-overlays");
+  o.box_mass = args.has("box-mass");
   if (const auto k = args.get_int("faithfulness", 0, 1000); k > 0) {
     namespace fa = analysis::faithfulness;
     o.faithfulness = fa::FaithfulnessOptions{
@@ -88,6 +90,8 @@ Verb explain_verb() {
              {"top-words", "N", "text: the N most positive and negative words per class -> top_words.json/.csv", "0"},
              {"min-count", "N", "--top-words: occurrences a word needs in a class's rows", "5"},
              {"no-overlays", "", "images and clips: skip overlay_<n>.png", ""},
+             {"split", "S", "instead of --input: the run's own train, val or test split (float-tensor data: Moving-MNIST)", ""},
+             {"box-mass", "", "clips: share of each frame's map inside the object's box -> box_mass.json", ""},
              {"input-format", "F", "auto, images, list, tsv, csv, jsonl or hdf5", "auto"},
              {"id-field", "F", "id column / key", "id"},
              {"text-field", "F", "text column / key", "text"},
@@ -103,10 +107,12 @@ Verb explain_verb() {
       "smlab explain runs/fmnist_resnet20/latest --input data/fashion_mnist/test --output f --limit 1000 \\\n"
       "    --faithfulness 20 --random-maps 5 --no-overlays        # deletion/insertion vs random: faithfulness.json",
       "smlab explain runs/sentiment_bilstm/latest --input test.tsv --output w --limit 100000 --steps 32 \\\n"
-      "    --batch-size 256 --top-words 25 --min-count 5         # top_words.csv: words per class"};
+      "    --batch-size 256 --top-words 25 --min-count 5         # top_words.csv: words per class",
+      "smlab explain runs/mmnist_r3d/latest --split test --limit 1000 --output m --box-mass --batch-size 100 --no-overlays"};
   return {s, [](const Args& args) {
-            for (const char* f : {"input", "output"})
-              if (!args.has(f)) throw UsageError(std::string("'smlab explain' needs --") + f);
+            if (!args.has("output")) throw UsageError("'smlab explain' needs --output");
+            if (args.has("input") == args.has("split"))
+              throw UsageError("'smlab explain' needs --input, or --split for the run's own data (not both)");
             const auto o = options_of(args);
             const auto r = analysis::explain::explain(o);
             std::cout << "explained " << r.json["items"].size() << " inputs of " << o.model.string() << " with "
@@ -114,6 +120,7 @@ Verb explain_verb() {
                       << (r.json["layer"].get<std::string>().empty() ? "" : " at " + r.json["layer"].get<std::string>())
                       << "; rejected " << r.json["rejects"].size() << "\n";
             if (!r.faithfulness.empty()) std::cout << r.faithfulness << "\n";
+            if (!r.box_mass.empty()) std::cout << r.box_mass << "\n";
             for (const auto& f : r.files) std::cout << "  " << f.string() << "\n";
             return 0;
           }};
