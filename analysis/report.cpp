@@ -67,6 +67,7 @@ double num(const json& j, const std::string& key) {
 
 std::string cell(const json& j, const std::string& key, int digits) {
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) return "-";
+  if (j[key].is_number_integer()) return std::to_string(j[key].get<int64_t>());  // ids and counts: every digit
   if (j[key].is_number()) return fmt(j[key].get<double>(), digits);
   if (j[key].is_string()) return j[key].get<std::string>();
   return j[key].dump();

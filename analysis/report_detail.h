@@ -24,7 +24,7 @@ std::vector<json> read_jsonl(const fs::path& path, int* bad = nullptr);
 /// A number with `digits` significant digits, "-" when not finite; for tables.
 std::string fmt(double v, int digits = 4);
 /// j[key] as a table cell: numbers through fmt, strings as they are, "-" when absent.
-std::string cell(const json& j, const std::string& key, int digits = 4);
+std::string cell(const json& j, const std::string& key, int digits = 4);  // integers in full
 /// j[key], or a null when j is not an object or has no `key` (const json's operator[] would be UB).
 const json& get(const json& j, const std::string& key);
 /// j[key] as a double, NaN when absent or not a number.

@@ -243,16 +243,7 @@ Shard read_shard(const std::filesystem::path& path) {
     if (dims.size() != 1 || dims[0] != n)
       throw UserError(path.string() + ": 'texts' must hold one string per label");
     checked_count(ds, dims, path, "texts");
-    Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    std::vector<char*> ptrs(n, nullptr);
-    check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path,
-          "cannot read 'texts' (truncated or damaged?)");
-    out.texts.reserve(n);
-    for (char* p : ptrs) out.texts.emplace_back(p ? p : "");
-    Hid space(H5Dget_space(ds), H5Sclose);
-    H5Dvlen_reclaim(type, space, H5P_DEFAULT, ptrs.data());
+    out.texts = read_strings(ds, n, path, "texts");
   }
   if (Hid ds = open("ids"); ds.ok()) {
     const auto dims = dims_of(ds);

@@ -205,6 +205,18 @@ class GradNormLogger : public HookBase {
   torch::Tensor norm_;
 };
 
+/// Stops training at the end of epoch `at` (after the evaluation and last.pt of that epoch).
+class StopAtEpoch : public HookBase {
+ public:
+  explicit StopAtEpoch(int64_t at) : at_(at) {}
+  void after_epoch(Trainer& t) override {
+    if (t.epoch() >= at_) t.request_stop();
+  }
+
+ private:
+  int64_t at_;
+};
+
 }  // namespace
 
 std::vector<std::shared_ptr<HookBase>> build_core_hooks(const TrainerOptions& opts) {
@@ -228,6 +240,8 @@ std::vector<std::shared_ptr<HookBase>> build_optional_hooks(const TrainerOptions
   }
   return out;
 }
+
+std::shared_ptr<HookBase> stop_at_epoch_hook(int64_t epoch) { return std::make_shared<StopAtEpoch>(epoch); }
 
 void register_hooks() {
   auto& r = hook_registry();

@@ -29,6 +29,11 @@ std::vector<std::shared_ptr<HookBase>> build_core_hooks(const TrainerOptions& op
 /// is a UserError naming train.hooks's file and line.
 std::vector<std::shared_ptr<HookBase>> build_optional_hooks(const TrainerOptions& opts);
 
+/// Stops training at the end of epoch `epoch` (after that epoch's evaluation and last.pt), so that
+/// `--resume` continues exactly where an uninterrupted run would be. Used by successive halving's rungs
+/// and by `smlab train --stop-at-epoch`.
+std::shared_ptr<HookBase> stop_at_epoch_hook(int64_t epoch);
+
 /// Fills hook_registry() and exposes it (kind "hook"); called by register_builtin().
 void register_hooks();
 

@@ -286,31 +286,7 @@ std::vector<std::string> job_overrides(const SweepSpec& spec, const Job& j, cons
 }
 
 pid_t spawn_job(const SweepSpec& spec, const Job& j, const SweepOptions& o, const std::string& device) {
-  std::vector<std::string> argv = {o.smlab_binary, "train"};
-  if (j.resume) {
-    argv.push_back("--resume");
-    argv.push_back(j.run.string());
-  } else {
-    argv.push_back(spec.base.string());
-    argv.push_back("--run-dir");
-    argv.push_back(j.run.string());
-  }
-  for (const auto& ov : job_overrides(spec, j, o)) argv.push_back(ov);
-  if (!device.empty()) argv.push_back("experiment.device=" + device);
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  fs::create_directories(j.run.parent_path());
-  const std::string log = (j.run.parent_path() / (j.run.filename().string() + ".log")).string();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot start " + o.smlab_binary + ": " + std::strerror(rc));
-  return pid;
+  return spawn_train(spec, j.point, j.seed, j.run, j.resume, o, device);
 }
 
 void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t total) {
@@ -355,7 +331,6 @@ void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vec
 /// jobs > 1: `smlab train` processes, spread over the GPUs when there are several.
 void run_as_processes(const SweepSpec& spec, const SweepOptions& options, const std::vector<Job>& jobs,
                       std::vector<size_t>& remaining) {
-  const int gpus = static_cast<int>(torch::cuda::device_count());
   std::map<pid_t, std::pair<size_t, int>> running;  // pid -> (job, slot)
   std::vector<bool> slot_busy(options.jobs, false);
   size_t next = 0;
@@ -363,9 +338,7 @@ void run_as_processes(const SweepSpec& spec, const SweepOptions& options, const 
     while (next < jobs.size() && static_cast<int>(running.size()) < options.jobs) {
       int slot = 0;
       while (slot_busy[slot]) ++slot;
-      std::string device = options.device;
-      if (device.empty() && gpus > 1) device = "cuda:" + std::to_string(slot % gpus);
-      running[spawn_job(spec, jobs[next], options, device)] = {next, slot};
+      running[spawn_job(spec, jobs[next], options, slot_device(options, slot))] = {next, slot};
       slot_busy[slot] = true;
       ++next;
     }
@@ -386,6 +359,42 @@ void run_as_processes(const SweepSpec& spec, const SweepOptions& options, const 
 
 }  // namespace
 
+pid_t spawn_train(const SweepSpec& spec, size_t point, int64_t seed, const fs::path& run, bool resume, const SweepOptions& o,
+                  const std::string& device, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {o.smlab_binary, "train"};
+  if (resume) {
+    argv.push_back("--resume");
+    argv.push_back(run.string());
+  } else {
+    argv.push_back(spec.base.string());
+    argv.push_back("--run-dir");
+    argv.push_back(run.string());
+  }
+  for (const auto& ov : run_overrides(spec, point, seed, o)) argv.push_back(ov);
+  if (!device.empty()) argv.push_back("experiment.device=" + device);
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  fs::create_directories(run.parent_path());
+  const std::string log = (run.parent_path() / (run.filename().string() + ".log")).string();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("cannot start " + o.smlab_binary + ": " + std::strerror(rc));
+  return pid;
+}
+
+std::string slot_device(const SweepOptions& o, int slot) {
+  if (!o.device.empty()) return o.device;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  return gpus > 1 ? "cuda:" + std::to_string(slot % gpus) : "";
+}
+
 void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options) {
   const fs::path dir = spec.output_dir / spec.name;
   const json res = options.reporter(spec);
@@ -399,8 +408,6 @@ void print_sweep_outcome(const SweepSpec& spec, const SweepOptions& options) {
 fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   TORCH_CHECK(static_cast<bool>(options.reporter), "run_sweep: SweepOptions.reporter is empty (pass analysis::write_sweep_results)");
   const fs::path dir = spec.output_dir / spec.name;
-  if (spec.halving.on && options.jobs > 1)
-    throw config::ConfigError(spec.file.string() + ": halving: runs one run at a time for now (drop --jobs)");
   fs::create_directories(dir);
   // One sweep per folder: a second would start the same runs and race on results.md (and halving.json).
   const FileLock lock = FileLock::acquire(dir / ".lock", "sweep folder " + dir.string() +
@@ -413,8 +420,10 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   }
   std::vector<Job> jobs;
   std::vector<size_t> remaining(spec.points.size(), 0);
-  for (size_t i = 0; i < spec.points.size(); ++i) {
-    for (auto seed : spec.seeds) {
+  // Seed-major: every point's first seed before any point's second, so that a sweep stopped part-way
+  // (or still running) already has one run of every point to compare.
+  for (auto seed : spec.seeds) {
+    for (size_t i = 0; i < spec.points.size(); ++i) {
       const fs::path run = sweep_run_folder(spec, i, seed);
       if (finished_summary(run)) continue;
       const bool resume = fs::exists(run / "checkpoints" / "last.pt");

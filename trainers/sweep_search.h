@@ -13,6 +13,9 @@
 // same file always gives the same points. tests/python/test_sweep_search_oracle.py checks the draws
 // against the declared distributions (Kolmogorov-Smirnov, chi-square).
 #pragma once
+#include <sys/types.h>
+
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -42,6 +45,14 @@ std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int6
 /// repeatedly promotes a point in the top 1/eta of its rung, highest rung first, else starts the next
 /// point at rung 0. A promoted run resumes from its checkpoint. Rung results go to <dir>/halving.json,
 /// so a killed sweep replays its decisions and redoes no finished rung. Returns that file's content.
+/// Starts `smlab train` (options.smlab_binary) for run (point, seed) in folder `run` as a child process whose
+/// output goes to <run>.log; `resume` continues the run's checkpoint; `extra` flags are appended.
+pid_t spawn_train(const SweepSpec& spec, size_t point, int64_t seed, const std::filesystem::path& run, bool resume,
+                  const SweepOptions& o, const std::string& device, const std::vector<std::string>& extra = {});
+
+/// Where jobs-mode slot `slot` trains: --device when given, else cuda:(slot % GPUs) with several GPUs, else "".
+std::string slot_device(const SweepOptions& o, int slot);
+
 nlohmann::json run_halving(const SweepSpec& spec, const SweepOptions& options);
 
 /// Writes the final tables and prints where they are and the best point.

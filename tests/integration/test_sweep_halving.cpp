@@ -145,3 +145,35 @@ TEST(SweepHalving, BadSectionsAreNamed) {
       [&] { smlab::trainers::load_sweep(write_sweep(dir, "d.yaml", "o", "halving: {eta: 1, rungs: [1, 3]}\n")); },
       {"halving.eta: expected an integer >= 2"});
 }
+
+// --jobs 2: the same search as `smlab train --stop-at-epoch` processes. Which points get promoted may
+// depend on which runs finish first (ASHA), but every rung result both searches have is the same
+// number (each rung is a bit-identical resume), and the best point is the serial search's.
+TEST(SweepHalving, TwoJobsAgreeWithOneJobRungForRung) {
+  const auto dir = smlab::testing::temp_dir();
+  smlab::write_file_atomic(dir / "base.yaml", base(400));
+  const json serial = run(write_sweep(dir, "serial.yaml", "serial", kHalving));
+  const auto spec = smlab::trainers::load_sweep(write_sweep(dir, "jobs.yaml", "jobs", kHalving));
+  smlab::trainers::SweepOptions o;
+  o.reporter = smlab::analysis::write_sweep_results;
+  o.jobs = 2;
+  o.smlab_binary = std::string(SMLAB_BINARY_DIR) + "/smlab";
+  smlab::trainers::run_sweep(spec, o);
+  const json jobs = smlab::analysis::write_sweep_results(spec);
+  const json a = json::parse(smlab::read_file(dir / "serial" / "search" / "halving.json"));
+  const json b = json::parse(smlab::read_file(dir / "jobs" / "search" / "halving.json"));
+  int shared = 0;
+  for (const auto& [key, v] : b["results"].items()) {
+    ASSERT_FALSE(v.is_null()) << "rung " << key << " failed; see " << (dir / "jobs" / "search").string();
+    if (!a["results"].contains(key)) continue;
+    ++shared;
+    EXPECT_EQ(v.get<double>(), a["results"][key].get<double>()) << "rung/point " << key;
+  }
+  std::cout << "[halving] --jobs 2: " << b["results"].size() << " rung results (" << shared << " shared with one job), "
+            << b["epochs_trained"] << " of " << b["grid_epochs"] << " epochs; best point " << jobs["best_point"]
+            << " (one job: " << serial["best_point"] << ")\n";
+  EXPECT_GE(shared, 9);  // every point's first rung at least
+  EXPECT_EQ(jobs["best_point"], serial["best_point"]);
+  EXPECT_EQ(b["actions"].size(), b["results"].size());  // every decision was trained and recorded once
+  EXPECT_LE(b["epochs_trained"].get<int64_t>() * 2, b["grid_epochs"].get<int64_t>());
+}

@@ -10,6 +10,7 @@
 #include "tools/cli/cli.h"
 #include "trainers/checkpoint.h"
 #include "trainers/distributed.h"
+#include "trainers/hooks.h"
 #include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -33,10 +34,13 @@ Verb train_verb() {
              {"run-dir", "DIR", "write the new run into DIR instead of runs/<experiment>/<stamp>", ""},
              {"device", "DEV", "shortcut for experiment.device=DEV (auto, cpu, cuda, cuda:N)", ""},
              {"nproc", "N", "spawn N local ranks (data parallel over c10d: NCCL on GPUs, Gloo on CPU)", "1"},
+             {"stop-at-epoch", "N", "stop after epoch N's evaluation and checkpoint (exit 0); --resume continues "
+              "exactly as if it had not stopped", ""},
              {"print-config", "", "print the resolved config and exit without training", ""}};
   s.examples = {"smlab train experiments/quickstart.yaml",
                 "smlab train experiments/quickstart.yaml train.epochs=3 optim.lr=0.05 --device cpu",
                 "smlab train --resume runs/quickstart/latest",
+                "smlab train experiments/quickstart.yaml --run-dir runs/q --stop-at-epoch 2   # then --resume runs/q",
                 "smlab train experiments/quickstart.yaml --nproc 2 --device cpu     # 2 Gloo ranks",
                 "torchrun --nproc-per-node 8 --no-python build/smlab train cfg.yaml  # 8 GPUs, NCCL"};
   return {s, [](const Args& args) {
@@ -70,6 +74,11 @@ Verb train_verb() {
             if (args.has("print-config")) {
               std::cout << cfg.dump();
               return 0;
+            }
+            if (args.has("stop-at-epoch")) {
+              const int stop = args.get_int("stop-at-epoch");
+              if (stop < 1) throw UsageError("--stop-at-epoch must be >= 1");
+              opt.hooks.push_back(trainers::stop_at_epoch_hook(stop));
             }
             const auto result = trainers::train(cfg, opt);
             const auto& sm = result.summary;
