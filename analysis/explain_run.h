@@ -2,7 +2,8 @@
 // model: every method) or a TorchScript artifact (gradients through its forward: the input-space
 // methods for images, clips and features; no layer methods, and no text, whose ids carry no
 // gradient). Writes <output>/scores.json (every score), overlay_<n>.png per image or clip (a strip
-// of frames) and tokens.html for text.
+// of frames) and tokens.html for text; on request faithfulness.json (deletion and insertion
+// curves, analysis/faithfulness.h), box_mass.json (clips) and top_words.json / .csv (text).
 //
 //   ExplainOptions o{.model = "runs/cifar/latest", .input = "imgs/", .output = "expl"};
 //   auto r = explain(o);   // r.json: what scores.json holds
