@@ -20,9 +20,13 @@ Formats (issue 18, --formats torchscript,pt2,onnx): smlab also scores the AOTInd
 torch._inductor.aoti_load_package (.pt2) and onnxruntime (ONNX), each with the same loop and the same
 batching (a fixed-length package is padded to max_len on both sides, as smlab score pads it). A
 second table lists every variant's rows/s and smlab's best format against the best Python peer.
+`--formats ...,compile` adds a torch.compile peer (issue 24): the TorchScript artifact converted to an
+ExportedProgram as `smlab export` does (tools/export_pt2.py), then torch.compile(dynamic=True) on CPU
+inductor, its compile time inside the timed job (what a user pays); it pads to max_len where a dynamic
+length does not reproduce the artifact's outputs, as the .pt2 package does.
 
 usage: bench/score_bench.py [--models text_cnn,bilstm] [--threads 2] [--repeat 4] [--runs 3] [--out FILE.md]
-                           [--modes padded,bucketed] [--formats torchscript,pt2,onnx]
+                           [--modes padded,bucketed] [--formats torchscript,pt2,onnx,compile]
 Needs build/smlab and the shared datasets (SMLAB_DATA, default ../shared/datasets).
 """
 import argparse
@@ -54,6 +58,21 @@ if loader == "jit":
     extra = {"smlab.json": ""}
     m = torch.jit.load(artifact, _extra_files=extra)
     meta = json.loads(extra["smlab.json"])
+elif loader == "compile":  # torch.compile (CPU inductor) of the artifact's program, what a Python user turns on
+    extra = {"smlab.json": ""}
+    ts = torch.jit.load(artifact, _extra_files=extra).eval()
+    meta = json.loads(extra["smlab.json"])
+    sys.path.insert(0, TOOLS)
+    import export_pt2  # the exporter's TorchScript -> ExportedProgram step (dynamic batch, and length where it holds)
+    with torch.no_grad():
+        for fixed in (False, True):  # as the exporter: a dynamic length must give the artifact's outputs
+            ep, _, length = export_pt2.export_program(torch, ts, meta["input"], "forward", torch.device("cpu"), fixed)
+            m = torch.compile(ep.module(), dynamic=True)
+            if export_pt2.shorter_length_ok(torch, ts, meta["input"], "forward", length, m):
+                break
+    if not length["variable_length"]:
+        bucket = False
+    min_width = max(1, length["min_length"])
 else:  # the .pt2 / .onnx beside the artifact, with the same smlab.json in its metadata
     if loader == "aoti":
         pk = torch._inductor.aoti_load_package(artifact[:-3] + ".pt2")
@@ -143,7 +162,7 @@ train: {{epochs: 1, max_steps: 5, progress: none, tensorboard: false}}
 """)
     run([SMLAB, "train", cfg, "--run-dir", os.path.join(work, f"run-{model}")])
     art = os.path.join(work, f"{model}.pt")
-    derived = [f for f in formats if f != "torchscript"]
+    derived = [f for f in formats if f not in ("torchscript", "compile")]
     fmt = "torchscript" if not derived else derived[0] if len(derived) == 1 else "all"
     run([SMLAB, "export", os.path.join(work, f"run-{model}"), "--checkpoint", "last", "--output", art, "--format", fmt])
     return art
@@ -152,7 +171,8 @@ train: {{epochs: 1, max_steps: 5, progress: none, tensorboard: false}}
 # Variants per format: (side, format, smlab --model suffix or the peer's loader)
 VARIANTS = {"torchscript": [("smlab", "torchscript", ".pt"), ("peer", "torchscript", "jit")],
             "pt2": [("smlab", "pt2", ".pt2"), ("peer", "pt2", "aoti")],
-            "onnx": [("peer", "onnx", "ort")]}
+            "onnx": [("peer", "onnx", "ort")],
+            "compile": [("peer", "compile", "compile")]}
 
 
 def main():
@@ -165,7 +185,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default="")
     ap.add_argument("--modes", default="padded,bucketed", help="padded, bucketed or both (each for smlab and the peer)")
-    ap.add_argument("--formats", default="torchscript", help="torchscript, pt2, onnx: the formats scored (issue 18)")
+    ap.add_argument("--formats", default="torchscript",
+                    help="torchscript, pt2, onnx: the formats scored (issue 18); compile: a torch.compile peer (issue 24)")
     a = ap.parse_args()
     if not os.path.exists(TEST):
         print(f"skipping: {TEST} not found (set SMLAB_DATA)")
@@ -187,7 +208,7 @@ def main():
                     f.write(f"{p[0]}-{r}\t{p[1]}\t{p[2]}\n")
         n_in = len(lines) * a.repeat
         peer_py = os.path.join(work, "peer.py")
-        open(peer_py, "w").write(PEER)
+        open(peer_py, "w").write(f"TOOLS = {os.path.join(ROOT, 'tools')!r}\n" + PEER)
         for model in a.models.split(","):
             formats = a.formats.split(",")
             art = make_artifact(work, model, formats)

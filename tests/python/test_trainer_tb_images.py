@@ -6,7 +6,8 @@
     histogram counts every value of its parameter (the counts of one step sum to the parameter count
     in summary.json);
   * the scalars of metrics.jsonl (train/loss, val/top1, ...) are still there, and
-    train/gpu_peak_mib only on CUDA (this test runs on the CPU: absent)."""
+    train/gpu_peak_mib only on CUDA: absent from a CPU run; on a GPU (skipped without one) present at every
+    train record and at least the weights plus their gradients, which coexist at every optimizer step."""
 import io
 import json
 import os
@@ -76,6 +77,27 @@ class TrainerTensorBoardImages(unittest.TestCase):
             for tag in weights:
                 h = acc.Histograms(tag)[0].histogram_value
                 self.assertEqual(sum(h.bucket), h.num)
+
+    def test_gpu_peak_memory_on_cuda(self):
+        import torch
+        if not torch.cuda.is_available():
+            self.skipTest("no CUDA GPU: train/gpu_peak_mib is logged on CUDA only")
+        with tempfile.TemporaryDirectory() as tmp:
+            r = subprocess.run([SMLAB, "info"], capture_output=True, text=True)
+            if "cuda" not in r.stdout.lower():
+                self.skipTest("this smlab build has no CUDA")
+            run, records = testenv.train_blobs(SMLAB, tmp, model="{name: mlp, hidden: [1024, 1024]}", device="cuda",
+                                               train="epochs: 2, log_every: 3, progress: none")
+            summary = json.loads((run / "summary.json").read_text())
+            acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+            acc.Reload()
+            peaks = acc.Scalars("train/gpu_peak_mib")
+            self.assertEqual([p.step for p in peaks], [r["step"] for r in records if r["split"] == "train"])
+            floor = 2 * 4 * summary["parameters"] / 2**20  # fp32 weights and gradients, MiB
+            ceiling = torch.cuda.get_device_properties(0).total_memory / 2**20
+            for p in peaks:
+                self.assertGreaterEqual(p.value, floor, p.step)
+                self.assertLessEqual(p.value, ceiling, p.step)
 
 
 if __name__ == "__main__":

@@ -42,15 +42,16 @@ def smlab(binary, *args, ok=True, timeout=900, threads="2"):
     return p
 
 
-def train_blobs(binary, tmp, data="", train="epochs: 2, log_every: 3, progress: none"):
+def train_blobs(binary, tmp, data="", train="epochs: 2, log_every: 3, progress: none", model="{name: mlp, hidden: [16]}",
+                device="cpu"):
     """A tiny MLP run on synthetic_blobs in tmp/run (the TensorBoard tests' fixture): (run folder,
     the records of its metrics.jsonl). `data` adds keys to the data section; `train` is the train section."""
     import json
     import pathlib
     run, cfg = pathlib.Path(tmp) / "run", pathlib.Path(tmp) / "tb.yaml"
-    cfg.write_text("model: {name: mlp, hidden: [16]}\n"
+    cfg.write_text(f"model: {model}\n"
                    "data: {name: synthetic_blobs, features: 4, classes: 3, train_size: 320, val_size: 64, "
                    f"test_size: 64, batch_size: 32, workers: 0{', ' + data if data else ''}}}\n"
-                   f"train: {{{train}}}\nexperiment: {{device: cpu}}\n")
+                   f"train: {{{train}}}\nexperiment: {{device: {device}}}\n")
     subprocess.run([binary, "train", str(cfg), "--run-dir", str(run)], check=True, capture_output=True)
     return run, [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
