@@ -2,17 +2,20 @@
 // model: every method) or a TorchScript artifact (gradients through its forward: the input-space
 // methods for images, clips and features; no layer methods, and no text, whose ids carry no
 // gradient). Writes <output>/scores.json (every score), overlay_<n>.png per image or clip (a strip
-// of frames) and tokens.html for text.
+// of frames) and tokens.html for text; on request faithfulness.json (deletion and insertion
+// curves, analysis/faithfulness.h), box_mass.json (clips) and top_words.json / .csv (text).
 //
 //   ExplainOptions o{.model = "runs/cifar/latest", .input = "imgs/", .output = "expl"};
 //   auto r = explain(o);   // r.json: what scores.json holds
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "analysis/explain_methods.h"
+#include "analysis/faithfulness.h"
 
 namespace smlab::analysis::explain {
 
@@ -27,12 +30,26 @@ struct ExplainOptions {
   std::string checkpoint = "best";  ///< run folders: best or last
   std::string device = "cpu";
   int64_t limit = 16;  ///< inputs explained (the first ones)
+  int64_t batch_size = 0;  ///< rows per method call and per faithfulness forward (0 = all at once; 256 for curves)
+  bool overlays = true;    ///< images and clips: overlay_<n>.png
   MethodParams params;
+  /// Deletion and insertion curves against random rankings (analysis/faithfulness.h) into
+  /// faithfulness.json: images, clips and texts of classification models.
+  std::optional<faithfulness::FaithfulnessOptions> faithfulness;
+  /// Explain the run's own dataset split (train, val or test) instead of --input: for runs whose
+  /// inputs are float tensors (Moving-MNIST, generated data), which no input file maps to.
+  std::string split;
+  /// Clips: the share of each frame's |map| inside the object's box (analysis/faithfulness.h) into box_mass.json.
+  bool box_mass = false;
+  int64_t top_words = 0;   ///< text: the N most positive and negative words per class into top_words.json/.csv
+  int64_t min_count = 5;   ///< text: occurrences a word needs for top_words
 };
 
 struct ExplainResult {
   nlohmann::json json;  ///< scores.json
   std::vector<std::filesystem::path> files;
+  std::string faithfulness;  ///< the one-line summary of faithfulness.json ("" without curves)
+  std::string box_mass;      ///< the one-line summary of box_mass.json
 };
 
 ExplainResult explain(const ExplainOptions& o);

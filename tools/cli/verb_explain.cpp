@@ -21,6 +21,41 @@ std::string method_list() {
   return out;
 }
 
+/// The ExplainOptions of the command line.
+analysis::explain::ExplainOptions options_of(const Args& args) {
+  analysis::explain::ExplainOptions o;
+  o.model = args.positional(0);
+  if (args.has("input")) o.input = args.get("input");
+  o.split = args.get("split");
+  o.output = args.get("output");
+  o.method = args.get("method");
+  o.target = args.get("target");
+  o.input_format = args.get("input-format");
+  o.id_field = args.get("id-field");
+  o.text_field = args.get("text-field");
+  o.checkpoint = args.get("checkpoint");
+  o.device = args.get("device");
+  o.limit = args.get_int("limit", 1, 1 << 20);
+  o.params.layer = args.get("layer");
+  o.params.steps = args.get_int("steps", 1, 4096);
+  o.params.rule = analysis::explain::parse_rule(args.get("rule"));
+  o.params.samples = args.get_int("samples", 1, 10000);
+  o.params.noise = args.get_double("noise");
+  o.params.seed = static_cast<uint64_t>(args.get_int("seed", 0, 1 << 30));
+  o.batch_size = args.get_int("batch-size", 0, 1 << 20);
+  o.overlays = !args.has("no-overlays");
+  o.box_mass = args.has("box-mass");
+  if (const auto k = args.get_int("faithfulness", 0, 1000); k > 0) {
+    namespace fa = analysis::faithfulness;
+    o.faithfulness = fa::FaithfulnessOptions{
+        .steps = k, .random_maps = args.get_int("random-maps", 1, 1000), .seed = o.params.seed,
+        .baseline = fa::parse_baseline(args.get("baseline")), .blur_sigma = args.get_double("blur-sigma")};
+  }
+  o.top_words = args.get_int("top-words", 0, 1 << 20);
+  o.min_count = args.get_int("min-count", 1, 1 << 30);
+  return o;
+}
+
 }  // namespace
 
 Verb explain_verb() {
@@ -45,8 +80,18 @@ Verb explain_verb() {
              {"rule", "R", "integrated gradients: gausslegendre, riemann_left/right/middle/trapezoid", "gausslegendre"},
              {"samples", "N", "smoothgrad: noisy copies", "25"},
              {"noise", "F", "smoothgrad: noise std as a fraction of each input's range", "0.15"},
-             {"seed", "S", "smoothgrad: seed of the noise", "0"},
+             {"seed", "S", "smoothgrad: seed of the noise; --faithfulness: seed of the random maps", "0"},
              {"limit", "N", "explain the first N inputs", "16"},
+             {"batch-size", "N", "rows per method call and per curve forward (0 = all at once; curves: 256)", "0"},
+             {"faithfulness", "K", "deletion and insertion curves in K steps vs random maps -> faithfulness.json (0 = off)", "0"},
+             {"random-maps", "R", "--faithfulness: random rankings averaged into the reference curve", "5"},
+             {"baseline", "B", "--faithfulness on images and clips: zeros (black) or blur (texts: padding)", "zeros"},
+             {"blur-sigma", "S", "--baseline blur: Gaussian std in pixels", "2"},
+             {"top-words", "N", "text: the N most positive and negative words per class -> top_words.json/.csv", "0"},
+             {"min-count", "N", "--top-words: occurrences a word needs in a class's rows", "5"},
+             {"no-overlays", "", "images and clips: skip overlay_<n>.png", ""},
+             {"split", "S", "instead of --input: the run's own train, val or test split (float-tensor data: Moving-MNIST)", ""},
+             {"box-mass", "", "clips: share of each frame's map inside the object's box -> box_mass.json", ""},
              {"input-format", "F", "auto, images, list, tsv, csv, jsonl or hdf5", "auto"},
              {"id-field", "F", "id column / key", "id"},
              {"text-field", "F", "text column / key", "text"},
@@ -58,33 +103,24 @@ Verb explain_verb() {
       "smlab explain runs/sentiment_bilstm/latest --input tweets.tsv --output expl --steps 128  # tokens.html",
       "smlab explain runs/sentiment_bilstm/latest --input tweets.tsv --output att --method attention",
       "smlab explain model.pt --input rows.csv --output expl --method integrated_gradients --target 1",
-      "smlab explain runs/mmnist_r3d/latest --input clips/ --output expl --target pred        # one map per frame"};
+      "smlab explain runs/mmnist_r3d/latest --input clips/ --output expl --target pred        # one map per frame",
+      "smlab explain runs/fmnist_resnet20/latest --input data/fashion_mnist/test --output f --limit 1000 \\\n"
+      "    --faithfulness 20 --random-maps 5 --no-overlays        # deletion/insertion vs random: faithfulness.json",
+      "smlab explain runs/sentiment_bilstm/latest --input test.tsv --output w --limit 100000 --steps 32 \\\n"
+      "    --batch-size 256 --top-words 25 --min-count 5         # top_words.csv: words per class",
+      "smlab explain runs/mmnist_r3d/latest --split test --limit 1000 --output m --box-mass --batch-size 100 --no-overlays"};
   return {s, [](const Args& args) {
-            for (const char* f : {"input", "output"})
-              if (!args.has(f)) throw UsageError(std::string("'smlab explain' needs --") + f);
-            analysis::explain::ExplainOptions o;
-            o.model = args.positional(0);
-            o.input = args.get("input");
-            o.output = args.get("output");
-            o.method = args.get("method");
-            o.target = args.get("target");
-            o.input_format = args.get("input-format");
-            o.id_field = args.get("id-field");
-            o.text_field = args.get("text-field");
-            o.checkpoint = args.get("checkpoint");
-            o.device = args.get("device");
-            o.limit = args.get_int("limit", 1, 1 << 20);
-            o.params.layer = args.get("layer");
-            o.params.steps = args.get_int("steps", 1, 4096);
-            o.params.rule = analysis::explain::parse_rule(args.get("rule"));
-            o.params.samples = args.get_int("samples", 1, 10000);
-            o.params.noise = args.get_double("noise");
-            o.params.seed = static_cast<uint64_t>(args.get_int("seed", 0, 1 << 30));
+            if (!args.has("output")) throw UsageError("'smlab explain' needs --output");
+            if (args.has("input") == args.has("split"))
+              throw UsageError("'smlab explain' needs --input, or --split for the run's own data (not both)");
+            const auto o = options_of(args);
             const auto r = analysis::explain::explain(o);
             std::cout << "explained " << r.json["items"].size() << " inputs of " << o.model.string() << " with "
                       << r.json["method"].get<std::string>()
                       << (r.json["layer"].get<std::string>().empty() ? "" : " at " + r.json["layer"].get<std::string>())
                       << "; rejected " << r.json["rejects"].size() << "\n";
+            if (!r.faithfulness.empty()) std::cout << r.faithfulness << "\n";
+            if (!r.box_mass.empty()) std::cout << r.box_mass << "\n";
             for (const auto& f : r.files) std::cout << "  " << f.string() << "\n";
             return 0;
           }};
