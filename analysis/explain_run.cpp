@@ -15,6 +15,7 @@
 #include "inference/open_run.h"
 #include "inference/preprocess.h"
 #include "inference/readers.h"
+#include "inference/writers.h"
 
 namespace smlab::analysis::explain {
 namespace {
@@ -292,6 +293,23 @@ void write_extras(const ExplainOptions& o, const Loaded& l, const Batch& b, cons
   }
 }
 
+/// scores.h5: ids, target, probability (or output), the raw scores [N, ...] and, for texts, the token ids.
+fs::path write_scores_h5(const ExplainOptions& o, const Batch& b, const Attribution& a, const torch::Tensor& target,
+                         const torch::Tensor& probs, bool cls, InputKind kind) {
+  using datasets::h5::Array;
+  const auto n = static_cast<int64_t>(b.ids.size());
+  const auto rows = torch::arange(n, torch::kLong);
+  std::vector<Array> v;
+  v.push_back(Array{Array::Str, "ids", {n}, {}, {}, b.ids});
+  v.push_back(inference::h5_array("target", target.cpu()));
+  v.push_back(inference::h5_array(cls ? "probability" : "output", probs.cpu().index({rows, target.cpu()})));
+  v.push_back(inference::h5_array("scores", a.scores.detach().cpu().to(torch::kFloat)));
+  if (kind == InputKind::Tokens) v.push_back(inference::h5_array("input_ids", b.x.cpu()));
+  const auto path = o.output / "scores.h5";
+  datasets::h5::write_arrays(path, v);
+  return path;
+}
+
 }  // namespace
 
 ExplainResult explain(const ExplainOptions& opts) {
@@ -318,7 +336,7 @@ ExplainResult explain(const ExplainOptions& opts) {
     const int64_t t = target[i].item<int64_t>();
     nlohmann::json item{{"id", b.ids[i]}, {"target", t}, {"target_name", class_name(l.spec.output, t)},
                         {cls ? "probability" : "output", probs[i][t].item<double>()}};
-    if (kind != InputKind::Tokens) item["scores"] = tensor_json(a.scores[i]);
+    if (kind != InputKind::Tokens && o.scores_format == "json") item["scores"] = tensor_json(a.scores[i]);
     items.push_back(item);
   }
   std::vector<WordRow> words;
@@ -332,6 +350,11 @@ ExplainResult explain(const ExplainOptions& opts) {
             {"over", a.over}, {"target", o.target}, {"items", items}, {"rejects", rejects},
             {"params", {{"steps", o.params.steps}, {"samples", o.params.samples}, {"noise", o.params.noise},
                         {"seed", o.params.seed}}}};
+  if (o.scores_format == "h5") {
+    const auto h5 = write_scores_h5(o, b, a, target, probs, cls, kind);
+    r.json["scores_file"] = h5.filename().string();
+    r.files.insert(r.files.begin(), h5);
+  }
   const auto path = o.output / "scores.json";
   write_file_atomic(path, r.json.dump(1) + "\n");
   r.files.insert(r.files.begin(), path);

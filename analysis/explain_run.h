@@ -43,6 +43,9 @@ struct ExplainOptions {
   bool box_mass = false;
   int64_t top_words = 0;   ///< text: the N most positive and negative words per class into top_words.json/.csv
   int64_t min_count = 5;   ///< text: occurrences a word needs for top_words
+  /// "json": every item's scores in scores.json; "h5": the raw score tensor (with ids, targets and
+  /// probabilities, and the token ids of texts) in scores.h5, for large batches; scores.json keeps the rest.
+  std::string scores_format = "json";
 };
 
 struct ExplainResult {

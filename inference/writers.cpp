@@ -18,6 +18,21 @@ namespace smlab::inference {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+datasets::h5::Array h5_array(const std::string& name, const torch::Tensor& t) {
+  datasets::h5::Array a;
+  a.name = name;
+  a.dims = t.sizes().vec();
+  if (t.is_floating_point()) {
+    const auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
+    a.f32.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  } else {
+    a.type = datasets::h5::Array::I64;
+    const auto c = t.to(torch::kCPU, torch::kLong).contiguous();
+    a.i64.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  }
+  return a;
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string out = "\"";
@@ -204,23 +219,8 @@ class Hdf5Writer : public OutputWriter {
                                           const torch::Tensor& y, const torch::Tensor& emb) const {
     using datasets::h5::Array;
     const int64_t n = static_cast<int64_t>(ids.size());
-    auto floats = [](const std::string& name, const torch::Tensor& t) {
-      Array a;
-      a.name = name;
-      a.dims = t.sizes().vec();
-      const auto c = t.to(torch::kFloat).contiguous();
-      a.f32.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-      return a;
-    };
-    auto ints = [](const std::string& name, const torch::Tensor& t) {
-      Array a;
-      a.type = Array::I64;
-      a.name = name;
-      a.dims = t.sizes().vec();
-      const auto c = t.to(torch::kLong).contiguous();
-      a.i64.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-      return a;
-    };
+    auto floats = [](const std::string& name, const torch::Tensor& t) { return h5_array(name, t.to(torch::kFloat)); };
+    auto ints = [](const std::string& name, const torch::Tensor& t) { return h5_array(name, t.to(torch::kLong)); };
     std::vector<Array> v;
     v.push_back(Array{Array::Str, "ids", {n}, {}, {}, std::move(ids)});
     v.push_back(ints("positions", positions));

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/registry.h"
+#include "datasets/hdf5_io.h"
 #include "inference/artifact.h"
 
 namespace smlab::inference {
@@ -51,6 +52,10 @@ struct OutputWriterEntry {
 
 /// `s` as one CSV field (quoted when it holds a comma, quote or newline).
 std::string csv_field(const std::string& s);
+
+/// A tensor as one dataset of datasets::h5::write_arrays: float32 for floating tensors, int64 for
+/// integer and bool ones, with the tensor's shape.
+datasets::h5::Array h5_array(const std::string& name, const torch::Tensor& t);
 
 /// Output format name -> writer. Filled by register_writers() (from smlab::register_all()).
 Registry<OutputWriterEntry>& writer_registry();

@@ -73,6 +73,26 @@ class ExplainCli(unittest.TestCase):
             err = max(abs(u - v) for u, v in zip(x["scores"], y["scores"])) / scale
             self.assertLessEqual(err, 1e-5, f"{x['id']}: run folder and artifact differ by {err}")
 
+    def test_scores_h5_equal_the_json(self):
+        import h5py
+        self.explain(self.run_dir, "json", "--limit", "6", "--steps", "16")
+        self.explain(self.run_dir, "h5", "--limit", "6", "--steps", "16", "--scores", "h5")
+        a, b = self.scores("json"), self.scores("h5")
+        self.assertEqual(b["scores_file"], "scores.h5")
+        self.assertTrue(all("scores" not in i for i in b["items"]))  # the heavy part moved to the HDF5 file
+        with h5py.File(os.path.join(self.tmp, "h5", "scores.h5"), "r") as f:
+            ids = [x.decode() if isinstance(x, bytes) else x for x in f["ids"][:]]
+            self.assertEqual(ids, [i["id"] for i in a["items"]])
+            self.assertEqual(list(f["target"][:]), [i["target"] for i in a["items"]])
+            self.assertEqual(f["scores"].shape, (6, 16))
+            for row, item in zip(f["scores"][:], a["items"]):
+                for u, v in zip(row, item["scores"]):
+                    self.assertAlmostEqual(float(u), v, delta=1e-6 * max(1.0, abs(v)))
+            for p, item in zip(f["probability"][:], a["items"]):
+                self.assertAlmostEqual(float(p), item["probability"], places=6)
+        r = self.explain(self.run_dir, "bad", "--limit", "1", "--scores", "csv", ok=False)
+        self.assertIn("--scores must be json or h5", r.stdout + r.stderr)
+
     def test_target_and_methods(self):
         for method in ("gradients", "smoothgrad", "input_x_gradient"):
             self.explain(self.run_dir, method, "--method", method, "--limit", "2", "--target", "1", "--samples", "3")
@@ -129,6 +149,19 @@ class ExplainText(unittest.TestCase):
         self.assertIn("great!", [w["word"] for w in s["items"][0]["words"]])
         with open(os.path.join(out, "tokens.html")) as f:
             self.assertIn("great!</span>", f.read())
+
+    def test_text_scores_h5(self):
+        import h5py
+        out = os.path.join(self.tmp, "ig_h5")
+        smlab("explain", self.run_dir, "--input", self.texts, "--output", out, "--steps", "32", "--scores", "h5")
+        with open(os.path.join(out, "scores.json")) as f:
+            s = json.load(f)
+        with h5py.File(os.path.join(out, "scores.h5"), "r") as f:
+            scores, ids = f["scores"][:], f["input_ids"][:]
+        self.assertEqual(scores.shape, ids.shape)
+        for row, tok, item in zip(scores, ids, s["items"]):
+            self.assertTrue(all(row[tok == 0] == 0))  # padding gets nothing
+            self.assertAlmostEqual(float(row.sum()), sum(p["score"] for p in item["pieces"]), places=4)
 
     def test_text_artifact_is_refused(self):
         art = os.path.join(self.tmp, "model.pt")

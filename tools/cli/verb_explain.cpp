@@ -53,6 +53,9 @@ analysis::explain::ExplainOptions options_of(const Args& args) {
   }
   o.top_words = args.get_int("top-words", 0, 1 << 20);
   o.min_count = args.get_int("min-count", 1, 1 << 30);
+  o.scores_format = args.get("scores");
+  if (o.scores_format != "json" && o.scores_format != "h5")
+    throw UsageError("--scores must be json or h5, got '" + o.scores_format + "'");
   return o;
 }
 
@@ -89,6 +92,8 @@ Verb explain_verb() {
              {"blur-sigma", "S", "--baseline blur: Gaussian std in pixels", "2"},
              {"top-words", "N", "text: the N most positive and negative words per class -> top_words.json/.csv", "0"},
              {"min-count", "N", "--top-words: occurrences a word needs in a class's rows", "5"},
+             {"scores", "F", "json (each item's scores in scores.json) or h5 (the raw score tensor in scores.h5, "
+              "for large batches)", "json"},
              {"no-overlays", "", "images and clips: skip overlay_<n>.png", ""},
              {"split", "S", "instead of --input: the run's own train, val or test split (float-tensor data: Moving-MNIST)", ""},
              {"box-mass", "", "clips: share of each frame's map inside the object's box -> box_mass.json", ""},
