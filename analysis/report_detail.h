@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analysis/report.h"
@@ -30,7 +31,13 @@ const json& get(const json& j, const std::string& key);
 /// j[key] as a double, NaN when absent or not a number.
 double num(const json& j, const std::string& key);
 
+/// Standard base64 (RFC 4648, padded) of `bytes`, for data: URIs.
+std::string base64(std::string_view bytes);
+
 void run_page(html::Page& page, const fs::path& dir, const HtmlReportOptions& o);
+/// The `smlab explain` outputs inside a run folder (report_explain.cpp): one section per subfolder
+/// holding an explain scores.json (overlays, token highlights, faithfulness).
+void explain_sections(html::Page& page, const fs::path& dir, const HtmlReportOptions& o);
 /// The most confidently wrong examples of `eval` (an eval_*.json) with their inputs (report_examples.cpp).
 std::string wrong_examples(const fs::path& run, const json& eval, const HtmlReportOptions& o, html::Page& page);
 void sweep_page(html::Page& page, const fs::path& dir, const HtmlReportOptions& o);

@@ -14,25 +14,29 @@
 #include "datasets/text_tsv.h"
 
 namespace smlab::analysis::report_detail {
-namespace {
 
-std::string base64(const std::vector<uchar>& bytes) {
+std::string base64(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t size = text.size();
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
+  for (; i + 2 < size; i += 3) {
     const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
     for (int s : {18, 12, 6, 0}) out += t[(v >> s) & 63];
   }
-  if (i + 1 == bytes.size()) {
+  if (i + 1 == size) {
     const unsigned v = bytes[i] << 16;
     out += t[(v >> 18) & 63], out += t[(v >> 12) & 63], out += "==";
-  } else if (i + 2 == bytes.size()) {
+  } else if (i + 2 == size) {
     const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8);
     out += t[(v >> 18) & 63], out += t[(v >> 12) & 63], out += t[(v >> 6) & 63], out += '=';
   }
   return out;
 }
+
+namespace {
+
 
 /// One image [C, H, W] (any range; stretched to 0..255 per image) as an <img> with a PNG data: URI,
 /// at most 96 pixels on its longer side, shown at least 64 pixels wide.
@@ -50,7 +54,7 @@ std::string thumbnail(const torch::Tensor& chw) {
   std::vector<uchar> png;
   cv::imencode(".png", img, png);
   const int shown = std::max(64, img.cols);
-  return "<img class=\"thumb\" width=\"" + std::to_string(shown) + "\" alt=\"input\" src=\"data:image/png;base64," + base64(png) + "\">";
+  return "<img class=\"thumb\" width=\"" + std::to_string(shown) + "\" alt=\"input\" src=\"data:image/png;base64," + base64(std::string_view(reinterpret_cast<const char*>(png.data()), png.size())) + "\">";
 }
 
 /// The input of sample `index` as HTML.

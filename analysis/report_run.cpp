@@ -143,6 +143,7 @@ void run_page(html::Page& page, const fs::path& dir, const HtmlReportOptions& o)
   eval_sections(page, dir, o);
   std::error_code ec;
   if (fs::exists(dir / "forecast_eval.json", ec)) forecast_sections(page, dir, o);
+  explain_sections(page, dir, o);
   config_sections(page, dir);
 }
 

@@ -136,6 +136,14 @@ class Search {
     return std::nullopt;
   }
 
+  /// What to train next: a recorded decision still missing its result, else a new decision.
+  std::optional<Action> next() {
+    if (pending.empty()) return decide();
+    const Action a = pending.front();
+    pending.pop_front();
+    return a;
+  }
+
   int64_t epochs(size_t k) const { return H_.rungs[k]; }
   bool last_rung(size_t k) const { return k + 1 == H_.rungs.size(); }
 
@@ -215,13 +223,7 @@ class Search {
 /// One at a time, in this process.
 void search_here(const SweepSpec& spec, const SweepOptions& o, Search& s) {
   while (true) {
-    std::optional<Action> a;
-    if (!s.pending.empty()) {
-      a = s.pending.front();
-      s.pending.pop_front();
-    } else {
-      a = s.decide();
-    }
+    const auto a = s.next();
     if (!a) return;
     std::vector<double> got;
     for (auto seed : spec.seeds)
@@ -260,13 +262,7 @@ void search_in_processes(const SweepSpec& spec, const SweepOptions& o, Search& s
     while (!interrupted && static_cast<int>(running.size()) < o.jobs) {
       auto u = std::find_if(units.begin(), units.end(), [](const Unit& x) { return !x.to_start.empty(); });
       if (u == units.end()) {
-        std::optional<Action> a;
-        if (!s.pending.empty()) {
-          a = s.pending.front();
-          s.pending.pop_front();
-        } else {
-          a = s.decide();
-        }
+        const auto a = s.next();
         if (!a) break;
         units.push_back({*a, std::deque<int64_t>(spec.seeds.begin(), spec.seeds.end()), 0, {}});
         continue;

@@ -111,6 +111,32 @@ class ExplainImages(unittest.TestCase):
             self.assertGreater(np.abs(m).sum(), 0)
             self.assertTrue(os.path.exists(os.path.join(self.dir, "ig", f"overlay_{n}.png")))
 
+    def test_report_embeds_the_explanation(self):
+        """`smlab report RUN` embeds explain output found in the run folder: the overlays are the PNG
+        files' own bytes, and the faithfulness table carries faithfulness.json's numbers."""
+        import base64
+        import re
+        out = os.path.join(os.path.realpath(self.run_dir), "explain_gc")
+        self.explain(self.run_dir, out, "--method", "grad_cam", "--faithfulness", "5", "--random-maps", "2")
+        smlab("report", self.run_dir, "--no-examples")
+        with open(os.path.join(self.run_dir, "report.html")) as f:
+            page = f.read()
+        self.assertIn('<section id="explain-explain_gc"', page)
+        imgs = re.findall(r'data-file="(overlay_\d+\.png)" src="data:image/png;base64,([^"]+)"', page)
+        self.assertEqual(len(imgs), 8)
+        for name, b64 in imgs:
+            with open(os.path.join(out, name), "rb") as f:
+                self.assertEqual(base64.b64decode(b64), f.read(), name)
+        with open(os.path.join(out, "faithfulness.json")) as f:
+            faith = json.load(f)
+        section = page[page.index('<section id="explain-explain_gc"'):]
+        rows = re.findall(r"<tr><td>(deletion|insertion)</td><td>(auc|aopc)</td><td[^>]*>([^<]+)</td><td[^>]*>([^<]+)</td>", section)
+        self.assertEqual(len(rows), 4, section[:2000])
+        for curve, measure, mapped, rnd in rows:
+            want = faith[curve][measure]
+            self.assertAlmostEqual(float(mapped), want["method"], delta=5e-4 * max(1, abs(want["method"])))
+            self.assertAlmostEqual(float(rnd), want["random"], delta=5e-4 * max(1, abs(want["random"])))
+
     def test_unknown_layer_lists_the_valid_ones(self):
         p = smlab("explain", self.run_dir, "--input", self.probe_dir, "--output", os.path.join(self.dir, "bad"),
                   "--method", "grad_cam", "--layer", "featurez", ok=False)
