@@ -30,11 +30,7 @@ def smlab(*args, ok=True):
 
 
 def image(rng, cls):
-    """Noise with an 8x8 square, red (class 0) or blue (class 1), at a random place: (pixels, row, col)."""
-    x = (rng.random((32, 32, 3)) * 80).astype(np.uint8)
-    r, c = int(rng.integers(0, 25)), int(rng.integers(0, 25))
-    x[r:r + 8, c:c + 8] = (230, 30, 30) if cls == 0 else (30, 30, 230)
-    return x, r, c
+    return testenv.square_image(np, rng, cls)
 
 
 class ExplainImages(unittest.TestCase):

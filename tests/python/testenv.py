@@ -55,3 +55,12 @@ def train_blobs(binary, tmp, data="", train="epochs: 2, log_every: 3, progress: 
                    f"train: {{{train}}}\nexperiment: {{device: {device}}}\n")
     subprocess.run([binary, "train", str(cfg), "--run-dir", str(run)], check=True, capture_output=True)
     return run, [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def square_image(np, rng, cls):
+    """Noise with an 8x8 square, red (class 0) or blue (class 1), at a random place: (pixels [32, 32, 3]
+    uint8, row, col). The planted-square fixture of the explain tests: Grad-CAM should find the square."""
+    x = (rng.random((32, 32, 3)) * 80).astype(np.uint8)
+    r, c = int(rng.integers(0, 25)), int(rng.integers(0, 25))
+    x[r:r + 8, c:c + 8] = (230, 30, 30) if cls == 0 else (30, 30, 230)
+    return x, r, c
