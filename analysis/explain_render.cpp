@@ -4,6 +4,7 @@
 #include <cmath>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <iomanip>
 #include <sstream>
 #ifndef SMLAB_NO_OPENCV_CODECS
 #include <opencv2/imgcodecs.hpp>
@@ -98,25 +99,30 @@ std::vector<std::pair<std::string, double>> words_from_pieces(const std::vector<
   return words;
 }
 
-std::string highlight_html(const std::string& title, const std::vector<HighlightRow>& rows) {
+std::string highlight_rows(const std::vector<HighlightRow>& rows) {
   std::ostringstream o;
-  o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << escape(title) << "</title>\n"
-    << "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-       "p{line-height:2}span.w{padding:2px 3px;border-radius:3px}small{color:#666}</style></head><body>\n"
-    << "<h1>" << escape(title) << "</h1>\n<p><small>red: the word raises the target's score; blue: lowers it; "
-    << "strength: |score| / the row's largest |score| (hover for the value)</small></p>\n";
   for (const auto& r : rows) {
     double peak = 1e-12;
     for (const auto& [w, s] : r.words) peak = std::max(peak, std::abs(s));
     o << "<div><h3>" << escape(r.id) << " <small>" << escape(r.label) << "</small></h3><p>";
     for (const auto& [w, s] : r.words) {
       const double a = std::abs(s) / peak;
-      o << "<span class=\"w\" title=\"" << s << "\" style=\"background:rgba(" << (s >= 0 ? "220,40,40," : "40,80,220,")
-        << a << ")\">" << escape(w) << "</span> ";
+      o << "<span class=\"w\" data-value=\"" << std::setprecision(12) << s << "\" title=\"" << std::setprecision(6) << s
+        << "\" style=\"background:rgba(" << (s >= 0 ? "220,40,40," : "40,80,220,") << a << ")\">" << escape(w) << "</span> ";
     }
     o << "</p></div>\n";
   }
-  o << "</body></html>\n";
+  return o.str();
+}
+
+std::string highlight_html(const std::string& title, const std::vector<HighlightRow>& rows) {
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << escape(title) << "</title>\n"
+    << "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+       "p{line-height:2}span.w{padding:2px 3px;border-radius:3px}small{color:#666}</style></head><body>\n"
+    << "<h1>" << escape(title) << "</h1>\n<p><small>red: the word raises the target's score; blue: lowers it; "
+    << "strength: |score| / the row's largest |score| (hover for the value)</small></p>\n"
+    << highlight_rows(rows) << "</body></html>\n";
   return o.str();
 }
 

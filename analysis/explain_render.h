@@ -28,6 +28,10 @@ struct HighlightRow {
   std::vector<std::pair<std::string, double>> words;
 };
 
+/// The rows of highlight_html as an HTML fragment (one <div> per row, each word's score in data-value),
+/// for pages that embed them (the run report).
+std::string highlight_rows(const std::vector<HighlightRow>& rows);
+
 /// One HTML page, no external resources: each row's words on a red (positive) / blue (negative)
 /// background whose strength is |score| / max |score| of the row, the score in a tooltip.
 std::string highlight_html(const std::string& title, const std::vector<HighlightRow>& rows);

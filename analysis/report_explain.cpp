@@ -1,11 +1,11 @@
 // The run report's explanation sections: `smlab explain RUN --output RUN/<name>` output found inside
 // the run folder (any subfolder whose scores.json is an explain result) is embedded as one section per
 // folder: the method, the image or clip overlays (the PNG files' own bytes as data: URIs), the text
-// items' words on red (raises the explained class) or blue (lowers it), and the faithfulness curves'
+// items' words as tokens.html draws them, and the faithfulness curves'
 // summary when faithfulness.json is there. Nothing is recomputed: the page shows what explain wrote.
 #include <algorithm>
-#include <cmath>
 
+#include "analysis/explain_render.h"
 #include "analysis/report_detail.h"
 #include "core/atomic_file.h"
 
@@ -36,27 +36,18 @@ std::string overlays(const fs::path& folder, const json& items, int max) {
   return figs.empty() ? "" : html::grid(figs);
 }
 
-/// Each text item's words, red for a positive score and blue for a negative one, the strength
-/// |score| / the row's largest |score|; the score in data-value and the tooltip.
+/// Each text item's words as `smlab explain`'s tokens.html draws them (explain::highlight_rows): red for
+/// a positive score, blue for a negative one, each score in data-value.
 std::string words(const json& items, int max) {
-  std::string out;
-  int shown = 0;
+  std::vector<explain::HighlightRow> rows;
   for (const auto& it : items) {
     const json& w = get(it, "words");
-    if (!w.is_array() || shown++ >= max) continue;
-    double top = 0;
-    for (const auto& x : w) top = std::max(top, std::abs(num(x, "score")));
-    out += "<p class=\"tokens\"><b>" + html::escape(cell(it, "id")) + "</b> (" + html::escape(cell(it, "target_name")) + "): ";
-    for (const auto& x : w) {
-      const double s = num(x, "score"), a = top > 0 && std::isfinite(s) ? std::abs(s) / top : 0;
-      const std::string rgb = s >= 0 ? "213,94,0" : "0,114,178";  // Okabe-Ito vermillion / blue
-      out += "<span class=\"word\" data-value=\"" + fmt(s, 12) + "\" title=\"" + fmt(s, 4) + "\" style=\"background:rgba(" +
-             rgb + "," + fmt(0.85 * a, 3) + ")\">" + html::escape(get(x, "word").is_string() ? get(x, "word").get<std::string>() : "") +
-             "</span> ";
-    }
-    out += "</p>\n";
+    if (!w.is_array() || static_cast<int>(rows.size()) >= max) continue;
+    explain::HighlightRow r{cell(it, "id"), cell(it, "target_name"), {}};
+    for (const auto& x : w) r.words.emplace_back(get(x, "word").is_string() ? get(x, "word").get<std::string>() : "", num(x, "score"));
+    rows.push_back(std::move(r));
   }
-  return out;
+  return explain::highlight_rows(rows);
 }
 
 /// faithfulness.json as a table: AUC and AOPC of the map against random rankings, per curve.

@@ -281,10 +281,6 @@ struct Job {
   bool resume;
 };
 
-std::vector<std::string> job_overrides(const SweepSpec& spec, const Job& j, const SweepOptions& o) {
-  return run_overrides(spec, j.point, j.seed, o);
-}
-
 pid_t spawn_job(const SweepSpec& spec, const Job& j, const SweepOptions& o, const std::string& device) {
   return spawn_train(spec, j.point, j.seed, j.run, j.resume, o, device);
 }
@@ -305,7 +301,7 @@ void report_point(const SweepSpec& spec, const SweepOptions& o, size_t i, size_t
 /// jobs = 1: every run in this process, one after another.
 void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vector<Job>& jobs, std::vector<size_t>& remaining) {
   for (const auto& j : jobs) {
-    auto ov = job_overrides(spec, j, options);
+    auto ov = run_overrides(spec, j.point, j.seed, options);
     if (!options.device.empty()) ov.push_back("experiment.device=" + options.device);
     TrainOptions to;
     to.run_dir = j.run;
@@ -393,6 +389,12 @@ pid_t spawn_train(const SweepSpec& spec, size_t point, int64_t seed, const fs::p
   return pid;
 }
 
+bool prepare_run_folder(const fs::path& run) {
+  if (fs::exists(run / "checkpoints" / "last.pt")) return true;
+  if (fs::exists(run)) fs::remove_all(run);  // started but never checkpointed
+  return false;
+}
+
 std::string slot_device(const SweepOptions& o, int slot) {
   if (!o.device.empty()) return o.device;
   const int gpus = static_cast<int>(torch::cuda::device_count());
@@ -430,8 +432,7 @@ fs::path run_sweep(const SweepSpec& spec, const SweepOptions& options) {
     for (size_t i = 0; i < spec.points.size(); ++i) {
       const fs::path run = sweep_run_folder(spec, i, seed);
       if (finished_summary(run)) continue;
-      const bool resume = fs::exists(run / "checkpoints" / "last.pt");
-      if (!resume && fs::exists(run)) fs::remove_all(run);  // started but never checkpointed
+      const bool resume = prepare_run_folder(run);
       jobs.push_back({i, seed, run, resume});
       ++remaining[i];
     }

@@ -48,12 +48,17 @@ std::optional<json> any_summary(const fs::path& run) {
   return std::nullopt;
 }
 
+/// The rung value of a run already trained to `epochs` (a resumed sweep), if it is.
+std::optional<double> done_at(const SweepSpec& spec, const fs::path& run, int64_t epochs) {
+  if (auto s = any_summary(run); s && s->value("epochs", int64_t{-1}) == epochs) return metric_at(*s, spec.halving.metric);
+  return std::nullopt;
+}
+
 /// Trains (or resumes) run (point, seed) to `epochs` and returns its rung metric (nullopt if it failed).
 std::optional<double> train_to(const SweepSpec& spec, const SweepOptions& o, size_t point, int64_t seed, int64_t epochs) {
   const fs::path run = sweep_run_folder(spec, point, seed);
-  if (auto s = any_summary(run); s && s->value("epochs", int64_t{-1}) == epochs) return metric_at(*s, spec.halving.metric);
-  const bool resume = fs::exists(run / "checkpoints" / "last.pt");
-  if (!resume && fs::exists(run)) fs::remove_all(run);
+  if (auto v = done_at(spec, run, epochs)) return v;
+  const bool resume = prepare_run_folder(run);
   TrainOptions to;
   to.run_dir = run;
   to.resume = resume;
@@ -240,12 +245,6 @@ struct Unit {
   std::vector<double> got;
 };
 
-/// The rung value of a run already trained to `epochs` (a resumed sweep), if it is.
-std::optional<double> done_at(const SweepSpec& spec, const fs::path& run, int64_t epochs) {
-  if (auto s = any_summary(run); s && s->value("epochs", int64_t{-1}) == epochs) return metric_at(*s, spec.halving.metric);
-  return std::nullopt;
-}
-
 /// --jobs N: up to N `smlab train --stop-at-epoch` processes; a decision is made whenever a slot is free.
 void search_in_processes(const SweepSpec& spec, const SweepOptions& o, Search& s) {
   std::list<Unit> units;
@@ -275,8 +274,7 @@ void search_in_processes(const SweepSpec& spec, const SweepOptions& o, Search& s
         finish_if_done(u);
         continue;
       }
-      const bool resume = fs::exists(run / "checkpoints" / "last.pt");
-      if (!resume && fs::exists(run)) fs::remove_all(run);
+      const bool resume = prepare_run_folder(run);
       std::vector<std::string> extra;
       if (!s.last_rung(u->action.second)) extra = {"--stop-at-epoch", std::to_string(epochs)};
       int slot = 0;

@@ -45,6 +45,10 @@ std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int6
 /// repeatedly promotes a point in the top 1/eta of its rung, highest rung first, else starts the next
 /// point at rung 0. A promoted run resumes from its checkpoint. Rung results go to <dir>/halving.json,
 /// so a killed sweep replays its decisions and redoes no finished rung. Returns that file's content.
+/// Readies run folder `run` for (re)training: true when it has a checkpoint to resume; a folder that
+/// started but never checkpointed is removed so that the run starts afresh.
+bool prepare_run_folder(const std::filesystem::path& run);
+
 /// Starts `smlab train` (options.smlab_binary) for run (point, seed) in folder `run` as a child process whose
 /// output goes to <run>.log; `resume` continues the run's checkpoint; `extra` flags are appended.
 pid_t spawn_train(const SweepSpec& spec, size_t point, int64_t seed, const std::filesystem::path& run, bool resume,
