@@ -10,14 +10,18 @@
 // sorted distinct train labels.
 #include "datasets/text_tsv.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "datasets/dataset.h"
 #include "datasets/pack.h"
@@ -114,10 +118,74 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
   return h;
 }
 
+}  // namespace
+
+std::optional<std::vector<int64_t>> training_rows(const config::Config& cfg, int64_t n) {
+  const auto rows_file = cfg.get<std::string>("data.train_rows");
+  const auto limit = cfg.get<int64_t>("data.train_limit");
+  if (!rows_file.empty() && limit > 0)
+    throw UserError("data.train_rows and data.train_limit are both set; use one (train_rows " + rows_file +
+                      ", train_limit " + std::to_string(limit) + ")");
+  if (limit > 0) {
+    if (limit >= n) return std::nullopt;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.get<int64_t>("data.subset_seed")) * 7919 + 17);
+    const auto idx = std::get<0>(torch::randperm(n, gen, torch::kInt64).narrow(0, 0, limit).sort());
+    return std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + limit);
+  }
+  if (rows_file.empty()) return std::nullopt;
+  if (!fs::exists(rows_file)) throw UserError("data.train_rows: " + rows_file + ": not found");
+  std::istringstream in(read_file(rows_file));
+  std::vector<int64_t> rows;
+  std::vector<char> seen(static_cast<size_t>(n), 0);
+  std::string line;
+  for (int64_t ln = 1; std::getline(in, line); ++ln) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    size_t used = 0;
+    int64_t r = -1;
+    try {
+      r = std::stoll(line, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != line.size() || r < 0)
+      throw UserError(rows_file + ":" + std::to_string(ln) + ": '" + line + "' is not a row number (0-based, one per line)");
+    if (r >= n)
+      throw UserError(rows_file + ":" + std::to_string(ln) + ": row " + std::to_string(r) + " is past the " +
+                      with_commas(n) + " training texts (rows are 0-based)");
+    if (seen[static_cast<size_t>(r)]++) throw UserError(rows_file + ":" + std::to_string(ln) + ": row " + std::to_string(r) + " is listed twice");
+    rows.push_back(r);
+  }
+  if (rows.empty()) throw UserError("data.train_rows: " + rows_file + " lists no rows");
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+namespace {
+
 std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
   TextSplit d = read_text_split(cfg, split);
   if (split == Split::Train) std::cerr << "[smlab] text_tsv " << d.report << "\n";
   const auto tok = Tokenizer::load(resolve_tokenizer(cfg, split == Split::Train ? &d : nullptr));
+  if (split == Split::Train) {
+    // After the tokenizer: `tokenizer: auto` learns its pieces from every training text (unlabelled
+    // use), so all subsets of one pool share one tokenizer and one vocabulary.
+    if (const auto keep = training_rows(cfg, static_cast<int64_t>(d.texts.size()))) {
+      TextSplit sub;
+      for (auto r : *keep) {
+        sub.texts.push_back(std::move(d.texts[static_cast<size_t>(r)]));
+        sub.labels.push_back(d.labels[static_cast<size_t>(r)]);
+      }
+      std::cerr << "[smlab] text_tsv: training on " << with_commas(static_cast<int64_t>(keep->size())) << " of the "
+                << with_commas(static_cast<int64_t>(d.texts.size())) << " training texts ("
+                << (cfg.get<std::string>("data.train_rows").empty()
+                        ? "data.train_limit, subset_seed " + std::to_string(cfg.get<int64_t>("data.subset_seed"))
+                        : "data.train_rows " + cfg.get<std::string>("data.train_rows"))
+                << ")\n";
+      d.texts = std::move(sub.texts);
+      d.labels = std::move(sub.labels);
+    }
+  }
   const int64_t max_len = cfg.get<int64_t>("data.max_len");
   auto ids = tok->encode_batch(d.texts, max_len, 0);
   DatasetInfo info;
@@ -352,6 +420,13 @@ void register_text_tsv() {
                  1, 10)
            .integer("ngram_buckets", 20000, "hash buckets of the character n-grams (extra embedding rows)", 1)
            .integer("ngrams_per_piece", 12, "character n-gram ids kept per piece", 1, 256)
+           .integer("train_limit", 0,
+                    "train on a seeded random subset of this many training texts (0 = all; small-set recipes); "
+                    "the tokenizer still learns from all of them", 0)
+           .integer("subset_seed", 0, "seed of the train_limit subset", 0)
+           .string("train_rows", "",
+                   "file of 0-based row numbers of the training split to train on, one per line (active learning: "
+                   "the labelled rows); the tokenizer still learns from all rows")
            .integer("label_column", 1, "0-based label column (TSV/CSV)", 0)
            .integer("text_column", 2, "0-based text column (TSV/CSV)", 0)
            .choice("delimiter", "auto", {"auto", "tab", "comma"}, "column delimiter; auto: comma for .csv, else tab")

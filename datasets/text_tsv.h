@@ -1,6 +1,7 @@
 // The text_tsv dataset's reading steps, shared with `smlab tokenizer train --config`.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,11 @@ TextSplit read_text_split(const config::Config& cfg, Split split);
 /// cached under data.tokenizer_cache by a hash of those texts and settings. `train` may pass the
 /// training split when the caller has it already.
 std::filesystem::path resolve_tokenizer(const config::Config& cfg, const TextSplit* train = nullptr);
+
+/// The rows of the training split (of `n` texts, as read_text_split gives them) to train on, in
+/// order: data.train_rows (a file of 0-based row numbers, one per line; '#' lines skipped) or a
+/// seeded random subset of data.train_limit rows (data.subset_seed); nullopt = all. UserError for a
+/// missing file, a bad, repeated or out-of-range row (naming file and line); UserError too when both are set.
+std::optional<std::vector<int64_t>> training_rows(const config::Config& cfg, int64_t n);
 
 }  // namespace smlab::datasets

@@ -263,14 +263,7 @@ class BoxMassClips(unittest.TestCase):
             self.assertAlmostEqual(fi["insertion"]["method"][-1], it["probability"], delta=TOL)
 
 
-POS, NEG = ["good", "great", "love"], ["bad", "awful", "hate"]
-FILLER = ["the", "a", "movie", "day", "is", "was", "this", "it", "so", "very", "and", "then"]
-
-
-def sentence(rng, label):
-    words = [str(w) for w in rng.choice(FILLER, size=int(rng.integers(2, 9)))]
-    words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(POS if label else NEG)))
-    return " ".join(words)
+POS, NEG, sentence = testenv.POS_WORDS, testenv.NEG_WORDS, testenv.polar_sentence
 
 
 class FaithfulnessText(unittest.TestCase):

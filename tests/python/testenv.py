@@ -57,6 +57,19 @@ def train_blobs(binary, tmp, data="", train="epochs: 2, log_every: 3, progress: 
     return run, [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+POS_WORDS, NEG_WORDS = ["good", "great", "love"], ["bad", "awful", "hate"]
+FILLER_WORDS = ["the", "a", "movie", "day", "is", "was", "this", "it", "so", "very", "and", "then"]
+
+
+def polar_sentence(rng, label, polar=True):
+    """2-8 filler words with one positive (label 1) or negative (label 0) word among them (none
+    when not `polar`): the synthetic sentiment texts of the text tests."""
+    words = [str(w) for w in rng.choice(FILLER_WORDS, size=int(rng.integers(2, 9)))]
+    if polar:
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(POS_WORDS if label else NEG_WORDS)))
+    return " ".join(words)
+
+
 def square_image(np, rng, cls):
     """Noise with an 8x8 square, red (class 0) or blue (class 1), at a random place: (pixels [32, 32, 3]
     uint8, row, col). The planted-square fixture of the explain tests: Grad-CAM should find the square."""

@@ -148,7 +148,7 @@ const std::vector<Verb>& verbs() {
   static const std::vector<Verb> all = {train_verb(),  eval_verb(),      calibrate_verb(), sweep_verb(),  export_verb(), ensemble_verb(),
                                         score_verb(),  explain_verb(), pack_verb(),      tokenizer_verb(), bench_verb(),
                                         config_verb(), import_weights_verb(), cv_verb(), forecast_eval_verb(),
-                                        segment_verb(), report_verb(), topics_verb(), select_verb(), info_verb()};
+                                        segment_verb(), report_verb(), topics_verb(), select_verb(), active_learn_verb(), info_verb()};
   return all;
 }
 

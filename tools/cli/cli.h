@@ -108,5 +108,6 @@ Verb segment_verb();
 Verb report_verb();
 Verb topics_verb();
 Verb select_verb();
+Verb active_learn_verb();
 
 }  // namespace smlab::cli
