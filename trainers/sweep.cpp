@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/file_lock.h"
+#include "core/process.h"
 #include "core/text.h"
 #include "trainers/sweep_search.h"
 #include "trainers/trainer.h"
@@ -382,6 +383,7 @@ pid_t spawn_train(const SweepSpec& spec, size_t point, int64_t seed, const fs::p
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  exit_with_me();  // the child gets SIGTERM (checkpoint, exit 143) if this sweep is killed
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -4,8 +4,12 @@ weights, validation records and test metrics; scoring and merging: the same byte
 records; export: an artifact that scores the same), every validation record exactly once, and no
 temporary or lock file left behind. The moments are drawn over the undisturbed run's duration."""
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import faults_common as fc
@@ -87,6 +91,71 @@ def test_sweep(d):
     assert not fc.leftovers(d / "out"), fc.leftovers(d / "out")
 
 
+def processes_mentioning(text):
+    """pids of live (not zombie) processes whose command line contains `text`."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path("/proc/%s/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path("/proc/%s/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            out.append(int(pid))
+    return out
+
+
+def test_sweep_jobs(d):
+    """kill -9 of a `--jobs 2` sweep: its `smlab train` children must end with it (SIGTERM, checkpoint)
+    instead of training on and holding their run folders' locks; the rerun gives the same table."""
+    rng = fc.rng_for("sweep_jobs")
+    # Runs of several seconds each, so that the children are still training when the sweep is killed
+    # and when the check looks for them (a tiny run would end by itself and hide the orphans).
+    fc.write(d / "tiny.yaml", (fc.TINY_CONFIG % {"train": 40000, "epochs": 2}).replace("[32]", "[256, 256]"))
+    grid = "base: tiny.yaml\nseeds: [0, 1]\noutput_dir: %s\ngrid:\n  optim.lr: [0.05, 0.2]\nmetrics: [test.top1, val.loss]\n"
+    fc.write(d / "ref.yaml", grid % (d / "ref-out"))
+    fc.write(d / "jobs.yaml", grid % (d / "jobs-out"))
+    t_ref = fc.timed(["sweep", d / "ref.yaml"])
+    print("[faults] sweep --jobs 2: the undisturbed sequential sweep took %.1fs" % t_ref, flush=True)
+    marker = str(d / "jobs-out")
+    orphans_seen = 0
+    for k in range(fc.N):
+        # Kill once the children train (a random moment of the first half of the sweep after that).
+        p = subprocess.Popen([fc.BIN, "sweep", str(d / "jobs.yaml"), "--jobs", "2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        start = time.monotonic()
+        while not processes_mentioning(marker) and p.poll() is None and time.monotonic() - start < 60:
+            time.sleep(0.05)
+        delay = rng.uniform(0.1, t_ref / 16)  # early in the first runs (each takes about t_ref / 4)
+        try:
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+        out, err = p.communicate()
+        fc.check_clean(fc.Result(p.returncode, out, err), "killed smlab sweep --jobs 2")
+        rc = p.returncode
+        deadline = time.monotonic() + 2  # SIGTERM: a checkpoint and exit, well under a second here
+        while processes_mentioning(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = processes_mentioning(marker)
+        print("[faults] sweep --jobs 2: kill %d/%d %.2fs after its children started -> %s; children alive after it: %d"
+              % (k + 1, fc.N, delay, "killed" if rc == -9 else "finished first (exit %d)" % rc, len(left)), flush=True)
+        orphans_seen += len(left)
+        for pid in left:  # do not let a failure here disturb the rest of the suite
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        assert not left, "a killed sweep left %d smlab train children running" % len(left)
+    fc.ok(["sweep", d / "jobs.yaml", "--jobs", "2"])
+
+    def table(p):
+        return [r.split(",")[:-2] for r in Path(p).read_text().splitlines()]
+
+    assert table(d / "ref-out/ref/results.csv") == table(d / "jobs-out/jobs/results.csv"), "sweep --jobs tables differ"
+    assert not fc.leftovers(d / "jobs-out"), fc.leftovers(d / "jobs-out")
+
+
 def test_pack(d):
     rng = fc.rng_for("pack")
     tsv = fc.text_tsv(d / "tweets.tsv", 40000)
@@ -141,7 +210,7 @@ if __name__ == "__main__":
     fc.require_binary()
     fc.announce("kill -9")
     only = sys.argv[1:]
-    for t in (test_train, test_sweep, test_pack, test_score_and_merge, test_export):
+    for t in (test_train, test_sweep, test_sweep_jobs, test_pack, test_score_and_merge, test_export):
         if only and t.__name__ not in only:
             continue
         print("[faults] %s" % t.__name__, flush=True)
