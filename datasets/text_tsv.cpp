@@ -120,6 +120,11 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
 
 }  // namespace
 
+int64_t subset_seed(const config::Config& cfg) {
+  const int64_t s = cfg.get<int64_t>("data.subset_seed");
+  return s >= 0 ? s : cfg.get<int64_t>("experiment.seed");
+}
+
 std::optional<std::vector<int64_t>> training_rows(const config::Config& cfg, int64_t n) {
   const auto rows_file = cfg.get<std::string>("data.train_rows");
   const auto limit = cfg.get<int64_t>("data.train_limit");
@@ -128,7 +133,8 @@ std::optional<std::vector<int64_t>> training_rows(const config::Config& cfg, int
                       ", train_limit " + std::to_string(limit) + ")");
   if (limit > 0) {
     if (limit >= n) return std::nullopt;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.get<int64_t>("data.subset_seed")) * 7919 + 17);
+    const int64_t seed = subset_seed(cfg);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed) * 7919 + 17);
     const auto idx = std::get<0>(torch::randperm(n, gen, torch::kInt64).narrow(0, 0, limit).sort());
     return std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + limit);
   }
@@ -179,7 +185,7 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
       std::cerr << "[smlab] text_tsv: training on " << with_commas(static_cast<int64_t>(keep->size())) << " of the "
                 << with_commas(static_cast<int64_t>(d.texts.size())) << " training texts ("
                 << (cfg.get<std::string>("data.train_rows").empty()
-                        ? "data.train_limit, subset_seed " + std::to_string(cfg.get<int64_t>("data.subset_seed"))
+                        ? "data.train_limit, subset_seed " + std::to_string(subset_seed(cfg))
                         : "data.train_rows " + cfg.get<std::string>("data.train_rows"))
                 << ")\n";
       d.texts = std::move(sub.texts);
@@ -423,7 +429,7 @@ void register_text_tsv() {
            .integer("train_limit", 0,
                     "train on a seeded random subset of this many training texts (0 = all; small-set recipes); "
                     "the tokenizer still learns from all of them", 0)
-           .integer("subset_seed", 0, "seed of the train_limit subset", 0)
+           .integer("subset_seed", 0, "seed of the train_limit subset; -1: experiment.seed (a new subset per seed)", -1)
            .string("train_rows", "",
                    "file of 0-based row numbers of the training split to train on, one per line (active learning: "
                    "the labelled rows); the tokenizer still learns from all rows")

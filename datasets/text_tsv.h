@@ -29,8 +29,12 @@ std::filesystem::path resolve_tokenizer(const config::Config& cfg, const TextSpl
 
 /// The rows of the training split (of `n` texts, as read_text_split gives them) to train on, in
 /// order: data.train_rows (a file of 0-based row numbers, one per line; '#' lines skipped) or a
-/// seeded random subset of data.train_limit rows (data.subset_seed); nullopt = all. UserError for a
+/// seeded random subset of data.train_limit rows (data.subset_seed, or experiment.seed when it is -1);
+/// nullopt = all. UserError for a
 /// missing file, a bad, repeated or out-of-range row (naming file and line); UserError too when both are set.
 std::optional<std::vector<int64_t>> training_rows(const config::Config& cfg, int64_t n);
+
+/// data.subset_seed, or experiment.seed when it is -1.
+int64_t subset_seed(const config::Config& cfg);
 
 }  // namespace smlab::datasets

@@ -217,6 +217,9 @@ class ActiveLearning(unittest.TestCase):
         self.assertIn("training on 50 of the 320 training texts", p.stderr)
         s = load(os.path.join(self.dir, "r_lim", "summary.json"))
         self.assertEqual(s["samples"], 50 * s["epochs"])
+        p = smlab("train", self.cfg, "data.train_limit=50", "data.subset_seed=-1", "experiment.seed=4", "train.epochs=1",
+                  "--run-dir", os.path.join(self.dir, "r_seed"))
+        self.assertIn("(data.train_limit, subset_seed 4)", p.stderr)  # -1 follows experiment.seed
         p = smlab("train", self.cfg, "data.train_limit=50", f"data.train_rows={bad}", "--run-dir",
                   os.path.join(self.dir, "r_both"), ok=False)
         self.assertIn("both set", p.stderr)
