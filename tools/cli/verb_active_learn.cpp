@@ -29,12 +29,7 @@ std::vector<int64_t> int_list(const Args& args, const std::string& flag) {
 
 int run_active_learn(const Args& args) {
   analysis::ActiveLearningOptions o;
-  for (size_t i = 1; i < args.positionals().size(); ++i) {
-    if (args.positionals()[i].find('=') == std::string::npos)
-      throw UsageError("'" + args.positionals()[i] + "' is not a key=value override");
-    o.overrides.push_back(args.positionals()[i]);
-  }
-  if (args.has("device")) o.overrides.push_back("experiment.device=" + args.get("device"));
+  o.overrides = overrides_from(args, 1);  // and --device
   o.sizes = int_list(args, "sizes");
   o.seeds = int_list(args, "seeds");
   o.strategies = text::split(args.get("strategies"), ',');
