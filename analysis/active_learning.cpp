@@ -277,7 +277,7 @@ std::string chart(const ActiveLearningOptions& o, const json& curves) {
     }
   }
   for (auto n : o.sizes) c.x_ticks.emplace_back(std::log2(static_cast<double>(n)), std::to_string(n));
-  return svg::line_chart(c, series);
+  return svg::standalone(svg::line_chart(c, series));
 }
 
 }  // namespace

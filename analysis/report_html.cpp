@@ -21,10 +21,6 @@ th { background: #eef2f6; } td.num { text-align: right; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: 8px; overflow-x: auto; max-height: 420px; font-size: 12px; }
 .missing { background: #fff4e0; border-left: 4px solid #E69F00; padding: 6px 10px; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
-svg.chart { background: #fff; border: 1px solid #e2e2e2; font-size: 11px; }
-svg .title { font-size: 13px; font-weight: 600; } svg .axis-title { font-size: 12px; }
-svg .grid { stroke: #e6e6e6; } svg .tick { stroke: #444; } svg .frame { fill: none; stroke: #444; }
-svg .band, svg rect.band { fill: #E69F00; fill-opacity: 0.22; }
 img.thumb { image-rendering: pixelated; border: 1px solid #ccc; margin-right: 2px; }
 )css";
 
@@ -70,7 +66,7 @@ std::string Page::render() const {
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
-    << "<title>" << escape(title_) << "</title>\n<style>" << kStyle << "</style></head>\n<body>\n<h1>" << escape(title_) << "</h1>\n";
+    << "<title>" << escape(title_) << "</title>\n<style>" << kStyle << svg::css() << "</style></head>\n<body>\n<h1>" << escape(title_) << "</h1>\n";
   if (!subtitle_.empty()) o << "<p class=\"subtitle\">" << escape(subtitle_) << "</p>\n";
   o << "<nav class=\"toc\" id=\"toc\"><strong>Contents</strong><ol>\n";
   if (!missing_.empty()) o << "<li><a href=\"#missing\">What is missing</a></li>\n";

@@ -253,6 +253,49 @@ std::string line_chart(const Chart& c, const std::vector<Series>& series, const 
   return o.str();
 }
 
+namespace {
+
+/// One x tick per category, its label cut to fit its slot (about 6.5 px a character); a longer one
+/// keeps its end ("…AAPL" tells series apart better than "Twitter_vo…"); the tooltip keeps all of it.
+void category_ticks(Chart& c, const std::vector<Bar>& bars) {
+  const double n = static_cast<double>(std::max<size_t>(1, bars.size()));
+  const size_t fit = static_cast<size_t>(std::max(3.0, (c.width - kLeft - kRight) / n / 6.5));
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const std::string& l = bars[i].label;
+    c.x_ticks.push_back({static_cast<double>(i), l.size() <= fit ? l : "\u2026" + l.substr(l.size() - (fit - 1))});
+  }
+}
+
+/// The whisker of `b` (lo..hi) at pixel column x, or "".
+std::string errorbar(const Bar& b, double x, const Frame& f) {
+  if (!(b.lo && b.hi && std::isfinite(*b.lo) && std::isfinite(*b.hi))) return "";
+  std::ostringstream o;
+  o << "<path class=\"errorbar\" d=\"M" << px(x) << "," << px(f.Y(*b.lo)) << " V" << px(f.Y(*b.hi)) << " M" << px(x - 5) << ","
+    << px(f.Y(*b.lo)) << " h10 M" << px(x - 5) << "," << px(f.Y(*b.hi)) << " h10\" stroke=\"#000\" fill=\"none\" data-lo=\""
+    << number(*b.lo) << "\" data-hi=\"" << number(*b.hi) << "\"/>";
+  return o.str();
+}
+
+}  // namespace
+
+const std::string& css() {
+  static const std::string rules =
+      "svg.chart { background: #fff; border: 1px solid #e2e2e2; font-size: 11px; }\n"
+      "svg .title { font-size: 13px; font-weight: 600; } svg .axis-title { font-size: 12px; }\n"
+      "svg .grid { stroke: #e6e6e6; } svg .tick { stroke: #444; } svg .frame { fill: none; stroke: #444; }\n"
+      "svg .band, svg rect.band { fill: #E69F00; fill-opacity: 0.22; }\n";
+  return rules;
+}
+
+std::string standalone(const std::string& chart) {
+  const auto at = chart.find("<svg ");
+  if (at == std::string::npos) return chart;
+  const auto end = chart.find(">\n", at);
+  std::string out = chart.substr(0, at) + "<svg xmlns=\"http://www.w3.org/2000/svg\" " + chart.substr(at + 5, end + 2 - at - 5);
+  out += "<style>svg { font-family: system-ui, \"DejaVu Sans\", sans-serif; }\n" + css() + "</style>\n";
+  return out + chart.substr(end + 2);
+}
+
 std::string bar_chart(const Chart& c, const std::vector<Bar>& bars) {
   double y0 = 0, y1 = 0;
   for (const auto& b : bars) {
@@ -262,13 +305,7 @@ std::string bar_chart(const Chart& c, const std::vector<Bar>& bars) {
   Chart cc = c;
   if (!cc.y_min && !cc.y_max && y0 >= 0 && y1 > 0) cc.y_min = 0, cc.y_max = y1 * 1.05;  // bars stand on 0
   const double n = static_cast<double>(std::max<size_t>(1, bars.size()));
-  // Tick labels that fit their bar's width (about 6.5 px a character); a longer one keeps its end
-  // ("…AAPL" tells series apart better than "Twitter_vo…"), the tooltip keeps all of it.
-  const size_t fit = static_cast<size_t>(std::max(3.0, (c.width - kLeft - kRight) / n / 6.5));
-  for (size_t i = 0; i < bars.size(); ++i) {
-    const std::string& l = bars[i].label;
-    cc.x_ticks.push_back({static_cast<double>(i), l.size() <= fit ? l : "\u2026" + l.substr(l.size() - (fit - 1))});
-  }
+  category_ticks(cc, bars);
   Frame f = make_frame(cc, -0.5, n - 0.5, y0, y1);
   std::ostringstream o;
   o << open_svg(cc, "bar") << axes(cc, f);
@@ -284,10 +321,36 @@ std::string bar_chart(const Chart& c, const std::vector<Bar>& bars) {
         << number(b.value) << "\"><title>" << escape(b.label) << ": " << number(b.value) << (b.note.empty() ? "" : " (" + escape(b.note) + ")")
         << "</title></rect>";
     }
-    if (b.lo && b.hi && std::isfinite(*b.lo) && std::isfinite(*b.hi))
-      o << "<path class=\"errorbar\" d=\"M" << px(x) << "," << px(f.Y(*b.lo)) << " V" << px(f.Y(*b.hi)) << " M" << px(x - 5) << ","
-        << px(f.Y(*b.lo)) << " h10 M" << px(x - 5) << "," << px(f.Y(*b.hi)) << " h10\" stroke=\"#000\" fill=\"none\" data-lo=\""
-        << number(*b.lo) << "\" data-hi=\"" << number(*b.hi) << "\"/>";
+    o << errorbar(b, x, f) << "</g>\n";
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+std::string dot_chart(const Chart& c, const std::vector<Bar>& dots, std::optional<double> reference) {
+  double y0 = INFINITY, y1 = -INFINITY;
+  for (const auto& b : dots)
+    for (double v : {b.value, b.lo.value_or(b.value), b.hi.value_or(b.value)})
+      if (std::isfinite(v)) y0 = std::min(y0, v), y1 = std::max(y1, v);
+  if (reference && std::isfinite(*reference)) y0 = std::min(y0, *reference), y1 = std::max(y1, *reference);
+  if (!std::isfinite(y0)) y0 = 0, y1 = 1;
+  Chart cc = c;
+  const double n = static_cast<double>(std::max<size_t>(1, dots.size()));
+  category_ticks(cc, dots);
+  Frame f = make_frame(cc, -0.5, n - 0.5, y0, y1);  // the data's range (padded), not from 0
+  std::ostringstream o;
+  o << open_svg(cc, "dot") << axes(cc, f);
+  if (reference && std::isfinite(*reference))
+    o << "<path class=\"reference\" d=\"M" << px(f.left) << "," << px(f.Y(*reference)) << " H" << px(f.right)
+      << "\" stroke=\"#777\" stroke-dasharray=\"4 3\" fill=\"none\" data-value=\"" << number(*reference) << "\"/>\n";
+  for (size_t i = 0; i < dots.size(); ++i) {
+    const auto& b = dots[i];
+    const double x = f.X(static_cast<double>(i));
+    o << "<g class=\"dot-group\">" << errorbar(b, x, f);
+    if (std::isfinite(b.value))
+      o << "<circle class=\"dot\" cx=\"" << px(x) << "\" cy=\"" << px(f.Y(b.value)) << "\" r=\"5\" fill=\"" << colour(0)
+        << "\" data-label=\"" << escape(b.label) << "\" data-value=\"" << number(b.value) << "\"><title>" << escape(b.label) << ": "
+        << number(b.value) << (b.note.empty() ? "" : " (" + escape(b.note) + ")") << "</title></circle>";
     o << "</g>\n";
   }
   o << "</svg>\n";

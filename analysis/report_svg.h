@@ -22,6 +22,12 @@
 
 namespace smlab::analysis::svg {
 
+/// The CSS rules the charts rely on (grid, ticks, titles, bands); an HTML report puts them in its <style>.
+const std::string& css();
+
+/// `chart` as a standalone .svg file: the SVG namespace and css() inside it (viewers ignore a page's CSS).
+std::string standalone(const std::string& chart);
+
 /// Okabe-Ito colour i (cycled), as "#rrggbb".
 std::string colour(size_t i);
 
@@ -84,6 +90,11 @@ struct Bar {
 
 /// Vertical bars, one per label, with optional error bars.
 std::string bar_chart(const Chart& c, const std::vector<Bar>& bars);
+
+/// A dot per label with its error bar, on an axis fitted to the values and intervals (not from 0, so
+/// that differences of a point or two show), and an optional dashed horizontal reference line (e.g.
+/// a baseline's mean, data-value on the path of class "reference"). Dots carry class "dot".
+std::string dot_chart(const Chart& c, const std::vector<Bar>& dots, std::optional<double> reference = std::nullopt);
 
 /// A matrix as coloured cells (rows top to bottom), each cell labelled with its value; colour by
 /// the value divided by its row's sum when `row_normalise` (the cell text stays the raw value).

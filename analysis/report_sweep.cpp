@@ -3,6 +3,7 @@
 // every run overlaid, coloured by point.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <regex>
 
 #include "analysis/report_detail.h"
@@ -56,10 +57,12 @@ void points_chart(html::Page& page, const datasets::CsvTable& t) {
   std::vector<svg::Bar> bars;
   std::vector<std::vector<std::string>> rows;
   std::string metric;
+  std::optional<double> baseline;
   for (int64_t r = 0; r < t.size(); ++r) {
     if (field(t, r, "row") != "point") continue;
     metric = field(t, r, "stats_metric");
     svg::Bar b{"p" + field(t, r, "point"), number_or_nan(field(t, r, "mean"))};
+    if (field(t, r, "verdict") == "baseline" && std::isfinite(b.value)) baseline = b.value;
     const double lo = number_or_nan(field(t, r, "ci_low")), hi = number_or_nan(field(t, r, "ci_high"));
     if (std::isfinite(lo) && std::isfinite(hi)) b.lo = lo, b.hi = hi;
     b.note = field(t, r, "overrides");
@@ -75,9 +78,10 @@ void points_chart(html::Page& page, const datasets::CsvTable& t) {
   svg::Chart c{"sweep-points", metric + " per grid point: mean and 95% CI over seeds", "grid point", metric};
   c.width = std::clamp(static_cast<int>(140 + 56 * bars.size()), 420, 1200);
   page.section("points", "Per grid point: " + metric + " (mean ± 95% CI over seeds)",
-               html::para("A bar is the mean over the seeds that finished; the whisker is the 95% confidence interval "
-                          "(from 2 seeds on). Points without finished seeds have no bar.") +
-                   svg::bar_chart(c, bars) + html::table({"point", "overrides", "n", "mean", "95% CI", "verdict"}, rows, 2));
+               html::para("A dot is the mean over the seeds that finished; the whisker is the 95% confidence interval "
+                          "(from 2 seeds on); the dashed line is the baseline point's mean. The axis spans the values, "
+                          "not from 0, so that differences of a point or two show. Points without finished seeds have no dot.") +
+                   svg::dot_chart(c, bars, baseline) + html::table({"point", "overrides", "n", "mean", "95% CI", "verdict"}, rows, 2));
 }
 
 /// Every p<point>-s<seed> folder's validation records, overlaid per metric.

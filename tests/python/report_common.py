@@ -59,7 +59,7 @@ def sweep(d):
     """2 points x 2 seeds; the second point's learning rate diverges (a failed point)."""
     (d / "blobs.yaml").write_text(BLOBS)
     (d / "sw.yaml").write_text("base: blobs.yaml\nseeds: [0, 1]\noutput_dir: %s\ngrid:\n  optim.lr: [0.05, 1.0e+30]\n"
-                               "metrics: [val.top1, test.top1]\nstats: {metric: val.top1}\n" % (d / "sweeps"))
+                               "metrics: [val.top1, test.top1]\nstats: {metric: val.top1, baseline: 0}\n" % (d / "sweeps"))
     smlab("sweep", d / "sw.yaml", cwd=d, check=False)  # a failed point makes the sweep exit non-zero
     return d / "sweeps" / "sw"
 

@@ -137,6 +137,18 @@ class ActiveLearning(unittest.TestCase):
                     got = set(rows(os.path.join(d, "labelled.txt"))) - before
                     self.assertEqual(got, want, f"{strategy} seed {seed} round {k}")
 
+    def test_curves_svg_is_a_standalone_chart_of_the_means(self):
+        import xml.etree.ElementTree as ET
+        root = ET.parse(os.path.join(self.out, "al_curves.svg")).getroot()  # well-formed XML
+        ns = "{http://www.w3.org/2000/svg}"
+        self.assertEqual(root.tag, ns + "svg")
+        self.assertIsNotNone(root.find(ns + "style"))
+        lines = {g.get("data-values") for g in root.iter(ns + "g") if g.get("class") == "series"}
+        for strategy in ("margin", "entropy", "random"):
+            means = [c["mean"] for c in self.summary["curves"][strategy]]
+            self.assertTrue(any(v and np.allclose([float(x) for x in v.split()], means, rtol=1e-10) for v in lines),
+                            strategy)
+
     def test_random_arm_scores_nothing(self):
         self.assertFalse(os.path.exists(os.path.join(self.round_dir("random", 0, 1), "pool.csv")))
 

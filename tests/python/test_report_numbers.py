@@ -110,7 +110,7 @@ class ReportNumbers(unittest.TestCase):
             self.assertIn(s, h.sections)
         rows = list(csv.DictReader((self.sweep / "results.csv").read_text().splitlines()))
         points = [r for r in rows if r["row"] == "point"]
-        bars = {a["data-label"]: float(a["data-value"]) for a in h.in_svg("sweep-points", "bar")}
+        bars = {a["data-label"]: float(a["data-value"]) for a in h.in_svg("sweep-points", "dot")}
         for p in points:
             if p["mean"]:
                 self.assertTrue(rc.close(bars["p" + p["point"]], float(p["mean"])), (bars, p))
@@ -118,6 +118,12 @@ class ReportNumbers(unittest.TestCase):
                 self.assertNotIn("p" + p["point"], bars)
         for e in h.in_svg("sweep-points", "errorbar"):
             self.assertTrue(any(rc.close(float(e["data-lo"]), float(p["ci_low"])) for p in points if p["ci_low"]))
+        base = [float(p["mean"]) for p in points if p["verdict"] == "baseline" and p["mean"]]
+        ref = [float(a["data-value"]) for a in h.in_svg("sweep-points", "reference")]
+        self.assertTrue(base, "the sweep fixture names a baseline point")
+        self.assertEqual(len(ref), len(base))  # the dashed baseline line
+        for r, b in zip(ref, base):
+            self.assertTrue(rc.close(r, b))
         failed = [r for r in rows if r["row"] == "run" and r["status"] not in OK_STATUS]
         self.assertTrue(failed, "the sweep fixture needs a failed point")
         text = (self.sweep / "report.html").read_text()
