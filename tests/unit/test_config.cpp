@@ -177,3 +177,24 @@ TEST(Registries, EveryExpectedNameIsRegistered) {
     }
   }
 }
+
+// The small-set recipe is an overlay (experiments/recipes/small_tweets.yaml): listed after a task's
+// config in _base_, it changes only its own keys and keeps the task's data, loss and model.
+TEST(Config, SmallSetRecipeOverlayComposesWithATaskConfig) {
+  smlab::register_all();
+  const fs::path root = fs::path(smlab::testing::source_dir()) / "experiments";
+  const auto task = smlab::config::load(root / "tweeteval" / "offensive.yaml");
+  const auto small = smlab::config::load(root / "tweeteval" / "offensive_small.yaml");
+  EXPECT_EQ(small.get<int64_t>("train.epochs"), 12);
+  EXPECT_EQ(small.get<int64_t>("train.early_stop_patience"), 3);
+  EXPECT_DOUBLE_EQ(small.get<double>("optim.weight_decay"), 0.05);
+  EXPECT_DOUBLE_EQ(small.get<double>("model.embed_dropout"), 0.5);
+  EXPECT_EQ(small.get<int64_t>("data.train_limit"), 3000);
+  EXPECT_EQ(small.get<int64_t>("data.subset_seed"), -1);
+  // the rest is the task's
+  for (const char* key : {"data.train", "data.val", "data.test", "model.name", "train.best_metric", "optim.name"})
+    EXPECT_EQ(small.get<std::string>(key), task.get<std::string>(key)) << key;
+  EXPECT_EQ(small.get<std::vector<double>>("loss.class_weights"), task.get<std::vector<double>>("loss.class_weights"));
+  EXPECT_EQ(small.get<int64_t>("model.hidden"), task.get<int64_t>("model.hidden"));
+  EXPECT_NE(task.get<int64_t>("train.epochs"), 12);  // so the overlay is what set it
+}
