@@ -70,14 +70,10 @@ class ActiveLearning(unittest.TestCase):
         with open(test, "w") as f:
             for i in range(120):
                 f.write(f"t{i}\t{['negative', 'positive'][i % 2]}\t{testenv.polar_sentence(rng, i % 2)}\n")
-        cls.cfg = os.path.join(cls.dir, "t.yaml")
-        with open(cls.cfg, "w") as f:
-            f.write(f"version: 1\nexperiment: {{name: al, output_dir: {cls.dir}/runs, device: cpu, seed: 0, threads: 1}}\n"
-                    "model: {name: bilstm, embed_dim: 16, hidden: 16, pooling: max}\n"
-                    f"data: {{name: text_tsv, train: {cls.train}, test: {test}, val_fraction: 0.2, "
-                    "classes: [negative, positive], tokenizer: auto, tokenizer_vocab: 30, tokenizer_type: word, "
-                    f"tokenizer_cache: {cls.dir}/tok, max_len: 16, batch_size: 16, workers: 0}}\n"
-                    "optim: {name: adamw, lr: 0.01}\ntrain: {epochs: 2, progress: none, tensorboard: false, best_metric: macro_recall}\n")
+        cls.cfg = testenv.tiny_text_config(
+            os.path.join(cls.dir, "t.yaml"), cls.dir, "al", cls.train, batch=16, experiment="threads: 1",
+            data=f"test: {test}, val_fraction: 0.2",
+            train="epochs: 2, progress: none, tensorboard: false, best_metric: macro_recall")
         cls.out = os.path.join(cls.dir, "al")
         cls.args = ["active-learn", cls.cfg, "--output", cls.out, "--sizes", ",".join(map(str, SIZES)),
                     "--seeds", "0,1", "--strategies", "margin,entropy,random", "--min-steps", "8"]

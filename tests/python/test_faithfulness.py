@@ -280,14 +280,7 @@ class FaithfulnessText(unittest.TestCase):
             f.write("id\ttext\n")
             for i in range(24):
                 f.write(f"t{i}\t{sentence(rng, i % 2)}\n")
-        cfg = os.path.join(cls.dir, "t.yaml")
-        with open(cfg, "w") as f:
-            f.write(f"version: 1\nexperiment: {{name: txt, output_dir: {cls.dir}/runs, device: cpu, seed: 0}}\n"
-                    "model: {name: bilstm, embed_dim: 16, hidden: 16, pooling: max}\n"
-                    f"data: {{name: text_tsv, train: {train}, classes: [negative, positive], tokenizer: auto, "
-                    f"tokenizer_vocab: 30, tokenizer_type: word, tokenizer_cache: {cls.dir}/tok, max_len: 16, "
-                    "batch_size: 32, workers: 0}\n"
-                    "optim: {name: adamw, lr: 0.01}\ntrain: {epochs: 4, progress: none}\n")
+        cfg = testenv.tiny_text_config(os.path.join(cls.dir, "t.yaml"), cls.dir, "txt", train)
         smlab("train", cfg)
         cls.run_dir = os.path.join(cls.dir, "runs", "txt", "latest")
         art = os.path.join(cls.dir, "t.pt")

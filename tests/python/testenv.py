@@ -70,6 +70,21 @@ def polar_sentence(rng, label, polar=True):
     return " ".join(words)
 
 
+def tiny_text_config(path, tmp, name, train_file, data="", train="epochs: 4, progress: none", experiment="",
+                     batch=32):
+    """Writes a tiny two-class BiLSTM text_tsv config (word tokenizer of 30 pieces, cached under tmp/tok,
+    runs under tmp/runs) to `path` and returns it; `data`, `experiment` add keys to those sections."""
+    with open(path, "w") as f:
+        f.write(f"version: 1\nexperiment: {{name: {name}, output_dir: {tmp}/runs, device: cpu, seed: 0"
+                f"{', ' + experiment if experiment else ''}}}\n"
+                "model: {name: bilstm, embed_dim: 16, hidden: 16, pooling: max}\n"
+                f"data: {{name: text_tsv, train: {train_file}, classes: [negative, positive], tokenizer: auto, "
+                f"tokenizer_vocab: 30, tokenizer_type: word, tokenizer_cache: {tmp}/tok, max_len: 16, "
+                f"batch_size: {batch}, workers: 0{', ' + data if data else ''}}}\n"
+                f"optim: {{name: adamw, lr: 0.01}}\ntrain: {{{train}}}\n")
+    return path
+
+
 def square_image(np, rng, cls):
     """Noise with an 8x8 square, red (class 0) or blue (class 1), at a random place: (pixels [32, 32, 3]
     uint8, row, col). The planted-square fixture of the explain tests: Grad-CAM should find the square."""
