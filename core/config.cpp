@@ -125,16 +125,6 @@ Origin origin_of(const Origins& origins, const std::string& path, const std::str
 
 std::string join_path(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
 
-bool parse_int(const std::string& s, long long* out) {
-  try {
-    size_t pos = 0;
-    *out = std::stoll(s, &pos);
-    return pos == s.size();
-  } catch (...) {
-    return false;
-  }
-}
-
 }  // namespace detail
 
 using namespace detail;
@@ -316,7 +306,7 @@ void check_scalar(const Field& f, Type scalar_type, const YAML::Node& n, const O
     }
     case Type::Int: {
       long long v;
-      if (!parse_int(s, &v)) fail(where, path, "expected an integer, got '" + s + "'");
+      if (!text::parse_int(s, &v)) fail(where, path, "expected an integer, got '" + s + "'");
       check_range(f, static_cast<double>(v), s, where, path);
       break;
     }
@@ -543,7 +533,7 @@ std::optional<YAML::Node> lookup(const YAML::Node& root, const std::string& path
   cur.reset(root);
   for (const auto& part : text::split(path, '.')) {
     long long index = -1;
-    if (cur.IsSequence() && parse_int(part, &index)) {  // list entries by number: "augment.train.0.scale"
+    if (cur.IsSequence() && text::parse_int(part, &index)) {  // list entries by number: "augment.train.0.scale"
       if (index < 0 || static_cast<size_t>(index) >= cur.size()) return std::nullopt;
       const YAML::Node next = static_cast<const YAML::Node&>(cur)[static_cast<size_t>(index)];
       cur.reset(next);

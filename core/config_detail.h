@@ -19,7 +19,5 @@ Origin origin_of(const Origins& origins, const std::string& path, const std::str
 std::string join_path(const std::string& a, const std::string& b);
 /// `doc` after checking it against the expansion and nesting limits (nested aliases); errors name `display`.
 YAML::Node checked(YAML::Node doc, const std::string& display);
-/// Whole-string integer parse.
-bool parse_int(const std::string& s, long long* out);
 
 }  // namespace smlab::config::detail

@@ -14,7 +14,7 @@ namespace {
 /// Entry `index` (decimal text) of the list `seq`; anything else is a ConfigError naming `path`.
 YAML::Node list_entry(const YAML::Node& seq, const std::string& index, const std::string& path) {
   long long i = -1;
-  if (!parse_int(index, &i) || i < 0 || static_cast<size_t>(i) >= seq.size()) {
+  if (!text::parse_int(index, &i) || i < 0 || static_cast<size_t>(i) >= seq.size()) {
     throw ConfigError("command line: " + path + ": '" + index + "' is not an index of the list there (it has " +
                       std::to_string(seq.size()) + " entries, numbered from 0)");
   }

@@ -82,6 +82,16 @@ std::string lower(std::string s) {
   return s;
 }
 
+bool parse_int(const std::string& s, long long* out) {
+  try {
+    size_t pos = 0;
+    *out = std::stoll(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
 std::string fixed(double v, int precision) {
   if (!std::isfinite(v)) return "n/a";
   char buf[64];

@@ -24,6 +24,9 @@ bool ends_with(std::string_view s, std::string_view suffix);
 /// `s` with ASCII letters lower-cased (file extensions, format names).
 std::string lower(std::string s);
 
+/// Whether all of `s` is a base-10 integer (std::stoll's syntax, nothing left over); the value in *out.
+bool parse_int(const std::string& s, long long* out);
+
 /// `v` with `precision` digits after the point ("%.*f"), or "n/a" when it is not finite (report tables).
 std::string fixed(double v, int precision = 3);
 

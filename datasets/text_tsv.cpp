@@ -23,6 +23,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "datasets/dataset.h"
 #include "datasets/pack.h"
 #include "datasets/split.h"
@@ -147,14 +148,8 @@ std::optional<std::vector<int64_t>> training_rows(const config::Config& cfg, int
   for (int64_t ln = 1; std::getline(in, line); ++ln) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#') continue;
-    size_t used = 0;
-    int64_t r = -1;
-    try {
-      r = std::stoll(line, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != line.size() || r < 0)
+    long long r = -1;
+    if (!text::parse_int(line, &r) || r < 0)
       throw UserError(rows_file + ":" + std::to_string(ln) + ": '" + line + "' is not a row number (0-based, one per line)");
     if (r >= n)
       throw UserError(rows_file + ":" + std::to_string(ln) + ": row " + std::to_string(r) + " is past the " +

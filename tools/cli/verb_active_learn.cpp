@@ -14,14 +14,8 @@ namespace {
 std::vector<int64_t> int_list(const Args& args, const std::string& flag) {
   std::vector<int64_t> out;
   for (const auto& part : text::split(args.get(flag), ',')) {
-    size_t used = 0;
-    int64_t v = -1;
-    try {
-      v = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != part.size()) throw UsageError("--" + flag + ": '" + part + "' is not an integer (comma-separated list)");
+    long long v = 0;
+    if (!text::parse_int(part, &v)) throw UsageError("--" + flag + ": '" + part + "' is not an integer (comma-separated list)");
     out.push_back(v);
   }
   return out;
