@@ -70,8 +70,9 @@ void write_rows(const fs::path& file, const Rows& rows) {
 Rows random_rows(const Rows& from, int64_t count, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto perm = torch::randperm(static_cast<int64_t>(from.size()), gen, torch::kInt64);
+  const auto p = perm.accessor<int64_t, 1>();
   Rows out;
-  for (int64_t i = 0; i < count; ++i) out.push_back(from[static_cast<size_t>(perm[i].item<int64_t>())]);
+  for (int64_t i = 0; i < count; ++i) out.push_back(from[static_cast<size_t>(p[i])]);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -84,14 +85,16 @@ json train_round(const fs::path& config_file, const ActiveLearningOptions& o, co
   auto ov = o.overrides;
   ov.push_back("data.train_rows=" + (round / "labelled.txt").string());
   ov.push_back("experiment.seed=" + std::to_string(seed));
+  auto cfg = config::load(config_file, ov);
   if (o.min_steps > 0) {
-    const auto base = config::load(config_file, ov);
-    const int64_t batch = base.get<int64_t>("data.batch_size"), epochs = base.get<int64_t>("train.epochs");
+    const int64_t batch = cfg.get<int64_t>("data.batch_size"), epochs = cfg.get<int64_t>("train.epochs");
     const int64_t steps_per_epoch = (labelled + batch - 1) / batch;
     const int64_t need = (o.min_steps + steps_per_epoch - 1) / steps_per_epoch;
-    if (need > epochs) ov.push_back("train.epochs=" + std::to_string(need));
+    if (need > epochs) {
+      ov.push_back("train.epochs=" + std::to_string(need));
+      cfg = config::load(config_file, ov);
+    }
   }
-  const auto cfg = config::load(config_file, ov);
   trainers::TrainOptions to;
   to.run_dir = run;
   to.resume = trainers::prepare_run_folder(run);
@@ -262,16 +265,18 @@ std::string chart(const ActiveLearningOptions& o, const json& curves) {
   c.x_label = "labelled examples (log2)";
   c.y_label = o.metric;
   std::vector<svg::Series> series;
-  for (const auto& s : o.strategies) {
-    for (const char* part : {"mean", "low", "high"}) {
-      svg::Series line(std::string(s) + (std::string(part) == "mean" ? "" : std::string(" ci ") + part));
-      line.markers = std::string(part) == "mean";
-      line.dashed = std::string(part) != "mean";
-      line.colour = static_cast<int>(&s - o.strategies.data());
+  static const char* const kPart[] = {"", " ci low", " ci high"};  // the mean, then its interval's ends
+  for (size_t i = 0; i < o.strategies.size(); ++i) {
+    const auto& s = o.strategies[i];
+    for (int part = 0; part < 3; ++part) {
+      svg::Series line(s + kPart[part]);
+      line.markers = part == 0;
+      line.dashed = part != 0;
+      line.colour = static_cast<int>(i);
       for (const auto& r : curves[s]) {
         line.x.push_back(std::log2(r["labels"].get<double>()));
-        const double m = r["mean"].get<double>();
-        line.y.push_back(std::string(part) == "mean" ? m : r.contains("ci95") ? r["ci95"][std::string(part) == "low" ? 0 : 1].get<double>() : m);
+        const bool mean = part == 0 || !r.contains("ci95");  // one seed: no interval, the line follows the mean
+        line.y.push_back(mean ? r["mean"].get<double>() : r["ci95"][part - 1].get<double>());
       }
       series.push_back(line);
     }

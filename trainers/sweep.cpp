@@ -319,8 +319,7 @@ void run_here(const SweepSpec& spec, const SweepOptions& options, const std::vec
     // The tables after every run (seed-major order finishes a point only in the last seed's round).
     if (--remaining[j.point] == 0) report_point(spec, options, j.point, spec.points.size());
     else options.reporter(spec);
-    if (signal != 0) {  // the run saved its checkpoint; the rest of the sweep waits for a rerun
-      options.reporter(spec);
+    if (signal != 0) {  // the run saved its checkpoint (the tables are written above); the rest waits for a rerun
       throw Interrupted(signal, "interrupted by signal " + std::to_string(signal) + " after " + j.run.string() +
                                     " saved its checkpoint; rerun the same command to resume the sweep");
     }

@@ -41,10 +41,6 @@ void parse_halving(const YAML::Node& section, const WhereFn& where, SweepSpec* s
 /// The overrides of run (point, seed): the sweep's `set:`, the point's, the seed, the name, then the CLI's.
 std::vector<std::string> run_overrides(const SweepSpec& spec, size_t point, int64_t seed, const SweepOptions& o);
 
-/// Runs (or resumes) a halving sweep in this process (see docs/training.md, "Successive halving"):
-/// repeatedly promotes a point in the top 1/eta of its rung, highest rung first, else starts the next
-/// point at rung 0. A promoted run resumes from its checkpoint. Rung results go to <dir>/halving.json,
-/// so a killed sweep replays its decisions and redoes no finished rung. Returns that file's content.
 /// Readies run folder `run` for (re)training: true when it has a checkpoint to resume; a folder that
 /// started but never checkpointed is removed so that the run starts afresh.
 bool prepare_run_folder(const std::filesystem::path& run);
@@ -57,6 +53,11 @@ pid_t spawn_train(const SweepSpec& spec, size_t point, int64_t seed, const std::
 /// Where jobs-mode slot `slot` trains: --device when given, else cuda:(slot % GPUs) with several GPUs, else "".
 std::string slot_device(const SweepOptions& o, int slot);
 
+/// Runs (or resumes) a halving sweep (see docs/training.md, "Successive halving"), in this process or
+/// with options.jobs > 1 as `smlab train` processes: repeatedly promotes a point in the top 1/eta of its
+/// rung, highest rung first, else starts the next point at rung 0. A promoted run resumes from its
+/// checkpoint. Rung results go to <dir>/halving.json, so a killed sweep replays its decisions and
+/// redoes no finished rung. Returns that file's content.
 nlohmann::json run_halving(const SweepSpec& spec, const SweepOptions& options);
 
 /// Writes the final tables and prints where they are and the best point.
