@@ -28,6 +28,7 @@
 #include "datasets/pack.h"
 #include "datasets/split.h"
 #include "datasets/text_prep.h"
+#include "datasets/masked_pieces.h"
 #include "datasets/tokenizer.h"
 
 namespace smlab::datasets {
@@ -214,6 +215,16 @@ std::shared_ptr<Dataset> make(const config::Config& cfg, Split split) {
     info.piece_ngrams = table;
     info.ngram_buckets = buckets;
   }
+  if (cfg.get<std::string>("data.objective") == "masked_piece") {
+    info.num_classes = info.vocab_size;
+    info.class_names.clear();
+    for (int64_t v = 0; v < info.vocab_size; ++v) info.class_names.push_back(tok->piece(static_cast<int>(v)));
+    if (split == Split::Train)
+      std::cerr << "[smlab] text_tsv: objective masked_piece: each text hides one piece per epoch, the target is its id "
+                   "(" << info.vocab_size << " classes)\n";
+    return std::make_shared<MaskedPieceDataset>(ids, info, cfg.get<uint64_t>("experiment.seed"), split != Split::Train,
+                                                cfg.get<bool>("data.trim_batches"));
+  }
   return std::make_shared<TokenDataset>(ids, torch::tensor(d.labels, torch::kInt64), info,
                                         cfg.get<bool>("data.trim_batches"));
 }
@@ -230,7 +241,12 @@ TextSplit read_text_split(const config::Config& cfg, Split split) {
   TextSplit out;
   // Class ids: configured, else from the train source (so every split agrees).
   std::vector<std::string> classes = cfg.get<std::vector<std::string>>("data.classes");
-  if (classes.empty()) {
+  if (cfg.get<std::string>("data.objective") == "masked_piece") {
+    // Unlabelled use: whatever the files say, every text is one class ("text") here; the
+    // dataset's targets are the hidden pieces (make_masked).
+    classes = {"text"};
+    std::fill(src.labels.begin(), src.labels.end(), "text");
+  } else if (classes.empty()) {
     const Source tr = plan.path == train ? Source{} : read_source(train, cfg);
     const Source& t = plan.path == train ? src : tr;
     classes = t.classes;
@@ -288,7 +304,11 @@ TextSplit read_text_split(const config::Config& cfg, Split split) {
         t2.push_back(std::move(texts[i]));
       }
       std::string names;
-      for (const auto& p : excl) names += (names.empty() ? "" : ", ") + fs::path(p).filename().string();
+      for (const auto& p : excl) {  // "sentiment/val_text.txt": TweetEval's file names repeat per task
+        const fs::path f(p);
+        const std::string dir = f.parent_path().filename().string();
+        names += (names.empty() ? "" : ", ") + (dir.empty() ? "" : dir + "/") + f.filename().string();
+      }
       report += ", " + with_commas(static_cast<int64_t>(texts.size() - t2.size())) + " removed as texts of " + names;
       labels.swap(l2);
       texts.swap(t2);
@@ -428,6 +448,10 @@ void register_text_tsv() {
            .string("train_rows", "",
                    "file of 0-based row numbers of the training split to train on, one per line (active learning: "
                    "the labelled rows); the tokenizer still learns from all rows")
+           .choice("objective", "classify", {"classify", "masked_piece"},
+                   "classify: predict each text's label; masked_piece: self-supervised pretraining, each text hides "
+                   "one piece (a new one every epoch) and the target is its id (labels are ignored; "
+                   "datasets/masked_pieces.h)")
            .integer("label_column", 1, "0-based label column (TSV/CSV)", 0)
            .integer("text_column", 2, "0-based text column (TSV/CSV)", 0)
            .choice("delimiter", "auto", {"auto", "tab", "comma"}, "column delimiter; auto: comma for .csv, else tab")

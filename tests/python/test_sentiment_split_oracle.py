@@ -109,7 +109,7 @@ for i, (k, row) in enumerate(zip(keys, kept)):
 per = collections.Counter(l for l, _ in final)
 fmt = "{:,}".format
 want = (f"{fmt(len(rows))} records, {fmt(bad)} bad records skipped (skip_bad), {fmt(len(rows) - len(kept))} removed as "
-        f"texts of val_text.txt, test_text.txt, {fmt(len(kept) - len(final) - conflict_rows)} duplicate copies merged, "
+        f"texts of sentiment/val_text.txt, sentiment/test_text.txt, {fmt(len(kept) - len(final) - conflict_rows)} duplicate copies merged, "
         f"{fmt(conflict_rows)} records of {fmt(sum(not v for v in agree.values()))} texts with conflicting labels dropped "
         f"-> {fmt(len(final))} (negative {fmt(per['negative'])} neutral {fmt(per['neutral'])} positive {fmt(per['positive'])})")
 print("python:", want)

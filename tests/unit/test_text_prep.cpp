@@ -1,12 +1,18 @@
 // Tweet normalisation, the de-duplication key, hashed character n-grams, and the text_tsv
-// options built on them (normalize, exclude_eval, exclude, dedup, tokenizer: auto, char_ngrams)
+// options built on them (normalize, exclude_eval, exclude, dedup, tokenizer: auto, char_ngrams,
+// objective: masked_piece)
 // on small generated files with hand-counted outcomes.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+#include <numeric>
+#include <set>
+
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "tools/register_all.h"
+#include "datasets/masked_pieces.h"
 #include "datasets/text_prep.h"
 #include "datasets/text_tsv.h"
 #include "datasets/tokenizer.h"
@@ -157,7 +163,9 @@ TEST(TextTsv, ExcludeEvalAndDedupRemoveWhatTheyShould) {
   EXPECT_EQ(d.texts, want);
   EXPECT_EQ(d.labels, (std::vector<int64_t>{0, 2, 1, 0}));
   EXPECT_NE(d.report.find("10 records"), std::string::npos) << d.report;
-  EXPECT_NE(d.report.find("3 removed as texts of val_text.txt, test_text.txt"), std::string::npos) << d.report;
+  const std::string dir = f.dir.filename().string();
+  EXPECT_NE(d.report.find("3 removed as texts of " + dir + "/val_text.txt, " + dir + "/test_text.txt"), std::string::npos)
+      << d.report;
   EXPECT_NE(d.report.find("1 duplicate copies merged, 2 records of 1 texts with conflicting labels dropped"),
             std::string::npos)
       << d.report;
@@ -224,4 +232,76 @@ TEST(TextTsv, TrimBatchesCutsOnlyAllPaddingColumns) {
     EXPECT_TRUE(torch::equal(b, a.narrow(1, 0, longest)));
     EXPECT_EQ(a.narrow(1, longest, 40 - longest).abs().sum().item<int64_t>(), 0);
   }
+}
+
+// data.objective: masked_piece. Oracle: the same config with the default objective gives the
+// unmasked ids; each masked row must equal them except at exactly one real position, which holds
+// the unknown piece, and the target must be the piece that was there.
+TEST(TextTsv, MaskedPieceHidesOneRealPieceAndTargetsIt) {
+  const auto f = write_files();
+  const std::vector<std::string> base = {"data.max_len=12"};
+  auto over = base;
+  over.push_back("data.objective=masked_piece");
+  const auto plain = build(text_config(f, base), Split::Train);
+  const auto masked = build(text_config(f, over), Split::Train);
+  const auto& info = masked->info();
+  EXPECT_EQ(info.num_classes, info.vocab_size);
+  ASSERT_EQ(static_cast<int64_t>(info.class_names.size()), info.vocab_size);
+  EXPECT_EQ(info.class_names[5], Tokenizer::load(info.tokenizer)->piece(5));
+  std::vector<int64_t> all(static_cast<size_t>(plain->size()));
+  std::iota(all.begin(), all.end(), 0);
+  const auto x0 = plain->get(all).input;
+  std::map<int64_t, std::set<int64_t>> seen;  // row -> positions hidden over the epochs
+  for (int64_t epoch = 1; epoch <= 40; ++epoch) {
+    masked->set_epoch(epoch);
+    const auto b = masked->get(all);
+    ASSERT_EQ(b.input.sizes(), x0.sizes());
+    for (int64_t r = 0; r < x0.size(0); ++r) {
+      const auto diff = (b.input[r] != x0[r]).nonzero().flatten();
+      const int64_t len = (x0[r] != 0).sum().item<int64_t>();
+      ASSERT_GT(len, 0);
+      if (diff.numel() == 0) {  // the hidden piece was the unknown piece itself
+        const auto unk = (x0[r] == kMaskPiece).nonzero().flatten();
+        ASSERT_GT(unk.numel(), 0) << "row " << r << " epoch " << epoch << ": nothing hidden";
+        EXPECT_EQ(b.target[r].item<int64_t>(), kMaskPiece);
+        continue;
+      }
+      ASSERT_EQ(diff.numel(), 1) << "row " << r << " epoch " << epoch;
+      const int64_t p = diff[0].item<int64_t>();
+      EXPECT_LT(p, len);
+      EXPECT_EQ(b.input[r][p].item<int64_t>(), kMaskPiece);
+      EXPECT_EQ(b.target[r].item<int64_t>(), x0[r][p].item<int64_t>());
+      EXPECT_EQ(p, MaskedPieceDataset::position(0, epoch, r, len));
+      seen[r].insert(p);
+    }
+    // The same epoch draws the same (exact resume).
+    EXPECT_TRUE(torch::equal(masked->get(all).input, b.input));
+  }
+  // Over 40 epochs every position of a short text gets hidden (uniform over the real pieces).
+  for (const auto& [r, ps] : seen) {
+    const int64_t len = (x0[r] != 0).sum().item<int64_t>();
+    if (len <= 4) EXPECT_EQ(static_cast<int64_t>(ps.size()), len) << "row " << r;
+  }
+  // Validation draws as epoch 0 whatever the epoch; labels in the files do not matter.
+  const auto val = build(text_config(f, over), Split::Val);
+  val->set_epoch(0);
+  const auto v0 = val->get({0, 1, 2});
+  val->set_epoch(7);
+  EXPECT_TRUE(torch::equal(val->get({0, 1, 2}).input, v0.input));
+  EXPECT_TRUE(torch::equal(val->get({0, 1, 2}).target, v0.target));
+}
+
+TEST(TextTsv, MaskedPiecePositionsAreUniformAndSeeded) {
+  std::vector<int64_t> hist(7, 0);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < 70000; ++i) {
+    ++hist[static_cast<size_t>(MaskedPieceDataset::position(3, 2, i, 7))];
+    differ += MaskedPieceDataset::position(3, 2, i, 7) != MaskedPieceDataset::position(4, 2, i, 7);
+  }
+  // Chi-square with 6 degrees of freedom: 22.46 is its 0.999 quantile.
+  double chi2 = 0;
+  for (auto h : hist) chi2 += (h - 10000.0) * (h - 10000.0) / 10000.0;
+  EXPECT_LT(chi2, 22.46);
+  EXPECT_NEAR(differ / 70000.0, 6.0 / 7.0, 0.01);
+  EXPECT_EQ(MaskedPieceDataset::position(3, 2, 5, 0), 0);
 }

@@ -6,13 +6,13 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/config.h"
+#include "core/text.h"
 #include "tools/register_all.h"
 #include "datasets/text_tsv.h"
 #include "datasets/tokenizer.h"
 #include "tools/cli/cli.h"
 
 namespace smlab::cli {
-
 Verb tokenizer_verb() {
   VerbSpec s;
   s.name = "tokenizer";
@@ -20,7 +20,8 @@ Verb tokenizer_verb() {
   s.description =
       "train:  trains on --input (one sentence per line), or with --config on the training split of a\n"
       "        text_tsv experiment (its texts after data.normalize, data.exclude/exclude_eval and\n"
-      "        data.dedup, i.e. exactly what the model trains on; key=value overrides apply), and\n"
+      "        data.dedup, i.e. exactly what the model trains on; key=value overrides apply), or of\n"
+      "        several, comma-separated (one tokenizer shared by a pretraining and a fine-tuning task), and\n"
       "        writes <model-prefix>.model and .vocab (atomically). Id 0 is padding, 1 is unknown;\n"
       "        no BOS/EOS.\n"
       "encode: prints the ids of each line of --input, space-separated, one line per input line\n"
@@ -28,17 +29,22 @@ Verb tokenizer_verb() {
   s.positionals = {{"action", "train or encode"},
                    {"key=value", "train --config: config overrides, e.g. data.normalize=none", false, true}};
   s.flags = {{"input", "FILE", "text file, one sentence per line", ""},
-             {"config", "FILE", "train: a text_tsv experiment config whose training texts to use instead of --input", ""},
+             {"config", "FILE[,FILE...]",
+              "train: text_tsv experiment configs whose training texts to use (all of them) instead of --input", ""},
              {"model-prefix", "P", "train: output prefix (writes P.model, P.vocab)", ""},
              {"vocab-size", "N", "train: vocabulary size", "8000"},
              {"model-type", "TYPE", "train: unigram, bpe, word or char", "unigram"},
              {"character-coverage", "F", "train: share of characters covered", "0.9995"},
              {"normalization", "RULE", "train: nmt_nfkc, nfkc, nmt_nfkc_cf or nfkc_cf (case-folded), identity", "nmt_nfkc"},
              {"input-sentence-size", "N", "train: sample at most N sentences (0 = all)", "0"},
+             {"texts-out", "FILE", "train --config: also write the training texts as TSV (row<TAB>experiment.name<TAB>text), e.g. "
+              "for masked-piece pretraining (data.objective: masked_piece) on exactly these texts", ""},
              {"model", "FILE", "encode: the .model file", ""},
              {"output", "FILE", "encode: write ids here instead of stdout", ""}};
   s.examples = {"smlab tokenizer train --input tweets.txt --model-prefix tok/tweets --vocab-size 8000",
                 "smlab tokenizer train --config experiments/sentiment/text_cnn.yaml --model-prefix tok/sent8k --vocab-size 8000 --normalization nmt_nfkc_cf",
+                "smlab tokenizer train --config experiments/sentiment/bilstm.yaml,experiments/pretrain/emoji_bilstm.yaml "
+                "--model-prefix runs/tokenizers/tweets8k --normalization nmt_nfkc_cf",
                 "smlab tokenizer encode --model tok/tweets.model --input tweets.txt"};
   return {s, [](const Args& args) {
             const std::string action = args.positional(0);
@@ -47,6 +53,8 @@ Verb tokenizer_verb() {
             } else if (args.get("input").empty()) {
               throw UsageError("--input is required");
             }
+            if (!args.get("texts-out").empty() && (action != "train" || args.get("config").empty()))
+              throw UsageError("--texts-out goes with train --config");
             if (action != "train" && args.positionals().size() > 1)
               throw UsageError("key=value overrides only go with train --config");
             if (action == "train") {
@@ -71,12 +79,33 @@ Verb tokenizer_verb() {
                   overrides.push_back(args.positionals()[i]);
                 }
                 register_all();
-                const auto cfg = config::load(args.get("config"), overrides);
-                if (cfg.name_of("data") != "text_tsv")
-                  throw UsageError(args.get("config") + ": data.name is '" + cfg.name_of("data") + "', --config needs text_tsv");
-                const auto train = datasets::read_text_split(cfg, datasets::Split::Train);
-                std::cerr << "[smlab] " << train.report << "\n";
-                datasets::train_tokenizer(train.texts, o);
+                std::vector<std::string> texts;
+                std::string tsv;  // --texts-out
+                for (const std::string& file : text::split(args.get("config"), ',')) {
+                  if (file.empty()) throw UsageError("--config '" + args.get("config") + "' has an empty entry");
+                  const auto cfg = config::load(file, overrides);
+                  if (cfg.name_of("data") != "text_tsv")
+                    throw UsageError(file + ": data.name is '" + cfg.name_of("data") + "', --config needs text_tsv");
+                  auto train = datasets::read_text_split(cfg, datasets::Split::Train);
+                  std::cerr << "[smlab] " << file << ": " << train.report << "\n";
+                  if (!args.get("texts-out").empty()) {
+                    const std::string stem = cfg.get<std::string>("experiment.name");
+                    for (size_t i = 0; i < train.texts.size(); ++i) {
+                      std::string t = train.texts[i];
+                      for (char& c : t)
+                        if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+                      tsv += stem + ":" + std::to_string(i) + "\t" + stem + "\t" + t + "\n";
+                    }
+                  }
+                  texts.insert(texts.end(), std::make_move_iterator(train.texts.begin()),
+                               std::make_move_iterator(train.texts.end()));
+                }
+                std::cerr << "[smlab] tokenizer: " << texts.size() << " training texts in all\n";
+                datasets::train_tokenizer(texts, o);
+                if (!args.get("texts-out").empty()) {
+                  write_file_atomic(args.get("texts-out"), tsv);
+                  std::cout << "wrote " << texts.size() << " texts to " << args.get("texts-out") << "\n";
+                }
               } else {
                 datasets::train_tokenizer(o);
               }
