@@ -272,6 +272,7 @@ std::string chart(const ActiveLearningOptions& o, const json& curves) {
       svg::Series line(s + kPart[part]);
       line.markers = part == 0;
       line.dashed = part != 0;
+      line.in_legend = part == 0;  // the dashed interval lines share their strategy's colour and entry
       line.colour = static_cast<int>(i);
       for (const auto& r : curves[s]) {
         line.x.push_back(std::log2(r["labels"].get<double>()));

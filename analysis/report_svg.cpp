@@ -241,7 +241,7 @@ std::string line_chart(const Chart& c, const std::vector<Series>& series, const 
   for (size_t k = 0; k < series.size(); ++k) {
     const std::string col = colour(series[k].colour >= 0 ? static_cast<size_t>(series[k].colour) : k);
     o << polyline(series[k], xs[k], f, col);
-    entries.push_back({series[k].name, "fill=\"" + col + "\""});
+    if (series[k].in_legend) entries.push_back({series[k].name, "fill=\"" + col + "\""});
   }
   for (const auto& m : marks)
     if (std::isfinite(m.y))

@@ -62,6 +62,7 @@ struct Series {
   bool markers = false;   ///< a circle (with data-value) per point
   bool dashed = false;
   int colour = -1;        ///< palette index; -1: the series' position
+  bool in_legend = true;  ///< false: drawn without a legend entry (an interval's ends beside their mean)
 };
 
 /// A shaded x range (e.g. a labelled anomaly window).

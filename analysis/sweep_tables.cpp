@@ -203,7 +203,10 @@ json write_sweep_results(const trainers::SweepSpec& spec) {
         "ranked by `"
      << spec.metrics[0] << "`. Runs: finished/planned; unfinished runs (failed, killed or still running: see "
      << "p<point>-s<seed>.log) and missing ones (not started) are counted, never dropped.\n\n";
-  md << main_table(spec, points, best) << stats_table(spec, st);
+  md << main_table(spec, points, best);
+  // One seed per point (a halving search, a quick grid): nothing to test, so no table of dashes.
+  if (spec.seeds.size() >= 2) md << stats_table(spec, st);
+  else md << "\n(One seed per point: no confidence intervals or tests against the baseline; list two or more `seeds:` for them.)\n";
   fs::create_directories(dir);
   write_file_atomic(dir / "results.csv", csv_table(spec, runs, points, st));
   write_file_atomic(dir / "results.md", md.str());

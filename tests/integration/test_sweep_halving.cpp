@@ -84,6 +84,9 @@ TEST(SweepHalving, FindsTheGridsBestWithAtMost40PercentOfItsEpochs) {
   const std::string md = smlab::read_file(dir / "halving" / "search" / "results.md");
   EXPECT_NE(md.find("| 0/1 (pruned at epoch 1 (val.loss "), std::string::npos) << md;
   EXPECT_NE(md.find("| 0/1 (pruned at epoch 3 (val.loss "), std::string::npos) << md;
+  // One seed: no table of untestable rows, a note instead.
+  EXPECT_EQ(md.find("` against the baseline"), std::string::npos) << md;  // the section title
+  EXPECT_NE(md.find("One seed per point: no confidence intervals"), std::string::npos) << md;
 }
 
 TEST(SweepHalving, KilledMidRungResumesToTheSameTable) {

@@ -144,6 +144,9 @@ class ActiveLearning(unittest.TestCase):
             means = [c["mean"] for c in self.summary["curves"][strategy]]
             self.assertTrue(any(v and np.allclose([float(x) for x in v.split()], means, rtol=1e-10) for v in lines),
                             strategy)
+        # One legend entry per strategy; the interval lines have none of their own.
+        legend = [t.text for g in root.iter(ns + "g") if g.get("class") == "legend-entry" for t in g.iter(ns + "text")]
+        self.assertEqual(sorted(legend), sorted(["margin", "entropy", "random"]))
 
     def test_random_arm_scores_nothing(self):
         self.assertFalse(os.path.exists(os.path.join(self.round_dir("random", 0, 1), "pool.csv")))

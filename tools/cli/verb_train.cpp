@@ -95,8 +95,9 @@ Verb train_verb() {
               print_metrics_line("test (best):", sm["test"]);
             }
             std::cout << "  run folder: " << result.run_dir.string() << "\n"
-                      << "  summary:    " << (result.run_dir / "summary.json").string() << "\n"
-                      << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
+                      << "  summary:    " << (result.run_dir / "summary.json").string() << "\n";
+            if (fs::is_directory(result.run_dir / "tb"))  // train.tensorboard: false writes none
+              std::cout << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
             if (result.outcome == trainers::Outcome::NonFinite) return 3;
             if (sm["status"] == "interrupted") {
               std::cout << "  resume with: smlab train --resume " << result.run_dir.string() << "\n";
