@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "models/import.h"
 
@@ -72,7 +73,33 @@ std::string classifier_prefix(torch::nn::Module& model) {
   return last;
 }
 
-json InitReport::to_json() const { return {{"file", file}, {"loaded", loaded}, {"skipped", skipped}, {"unused", unused}}; }
+json InitReport::to_json() const {
+  json j = {{"file", file}, {"loaded", loaded}, {"skipped", skipped}, {"unused", unused}};
+  if (!source_status.empty()) j["source_status"] = source_status;
+  return j;
+}
+
+bool InitReport::source_unfinished() const {
+  return !source_status.empty() && source_status != "completed" && source_status != "early_stopped" &&
+         source_status != "max_steps";
+}
+
+namespace {
+
+/// The status of the run a checkpoint file belongs to (<run>/checkpoints/<file>): see InitReport.
+std::string run_status(const fs::path& file) {
+  if (file.parent_path().filename() != "checkpoints") return "";
+  const fs::path run = file.parent_path().parent_path();
+  if (!fs::exists(run / "config.yaml")) return "";  // not a run folder
+  try {
+    const json s = json::parse(read_file(run / "summary.json"));
+    return s.value("status", "unfinished");
+  } catch (const std::exception&) {
+    return "unfinished";  // no summary yet, or one being written
+  }
+}
+
+}  // namespace
 
 std::string InitReport::summary() const {
   std::string s = "loaded " + std::to_string(loaded.size()) + " tensors from " + file;
@@ -85,6 +112,7 @@ InitReport init_from_weights(torch::nn::Module& model, const fs::path& path, boo
   const auto source = read_weights(path, what);
   InitReport rep;
   rep.file = resolve_weights_file(path, what).string();
+  rep.source_status = run_status(rep.file);
   std::vector<std::pair<std::string, torch::Tensor>> target;
   for (const auto& p : model.named_parameters(/*recurse=*/true)) target.emplace_back(p.key(), p.value());
   for (const auto& b : model.named_buffers(/*recurse=*/true)) target.emplace_back(b.key(), b.value());

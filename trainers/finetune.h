@@ -45,6 +45,11 @@ struct InitReport {
   std::vector<std::string> loaded;
   std::vector<std::string> skipped;  ///< "fc.weight (file [1000, 512], model [10, 512])" and such
   std::vector<std::string> unused;   ///< names in the file the model lacks (non-strict only)
+  /// When the file is a run's checkpoint: that run's summary.json status ("completed", "interrupted",
+  /// ...), or "unfinished" when it has none yet (still training, or killed); "" for other files.
+  std::string source_status;
+  /// Whether the source is a run that has not finished: its best.pt may be an early epoch's.
+  bool source_unfinished() const;
   nlohmann::json to_json() const;
   std::string summary() const;       ///< one line for the run log
 };

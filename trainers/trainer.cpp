@@ -55,6 +55,9 @@ void TrainerImpl::setup_finetune(bool resuming) {
   if (!o_.finetune_init.empty() && !resuming) {
     const InitReport rep = init_from_weights(*model_, o_.finetune_init, o_.finetune_strict, o_.where("finetune.init"));
     if (main_) std::cerr << "[smlab] finetune: " << rep.summary() << "\n";
+    if (main_ && rep.source_unfinished())
+      std::cerr << "[smlab] finetune: warning: the run behind " << rep.file << " has not finished (status "
+                << rep.source_status << "): its weights are those of the epoch it had reached\n";
     init_report_ = rep.to_json();
   }
   freezer_ = Freezer(*model_, o_.freeze, o_.where("finetune.freeze"));

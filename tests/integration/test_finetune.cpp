@@ -127,6 +127,29 @@ TEST(Finetune, LoadedTensorsEqualTheFileAndARunFolderWorksToo) {
   EXPECT_EQ(smlab::trainers::classifier_prefix(*mlp), "body.4");
 }
 
+// A pretraining run still in progress (or killed) has a best.pt from an early epoch: the report says
+// so (finetune.json's source_status), and says nothing for a finished run or a plain file.
+TEST(Finetune, ReportSaysWhenTheSourceRunHasNotFinished) {
+  const auto dir = smlab::testing::temp_dir();
+  save_source(dir / "run" / "checkpoints" / "best.pt", 10);
+  save_source(dir / "file.pt", 10);
+  auto net = build_model("resnet20", classification_info(10, {3, 16, 16}));
+  // Not a run folder (no config.yaml): no status.
+  EXPECT_EQ(smlab::trainers::init_from_weights(*net, dir / "run").source_status, "");
+  EXPECT_EQ(smlab::trainers::init_from_weights(*net, dir / "file.pt").source_status, "");
+  smlab::write_file_atomic(dir / "run" / "config.yaml", "version: 1\n");
+  auto rep = smlab::trainers::init_from_weights(*net, dir / "run");
+  EXPECT_EQ(rep.source_status, "unfinished");
+  EXPECT_TRUE(rep.source_unfinished());
+  EXPECT_EQ(rep.to_json().value("source_status", ""), "unfinished");
+  smlab::write_file_atomic(dir / "run" / "summary.json", R"({"status": "interrupted"})");
+  EXPECT_TRUE(smlab::trainers::init_from_weights(*net, dir / "run").source_unfinished());
+  smlab::write_file_atomic(dir / "run" / "summary.json", R"({"status": "completed"})");
+  rep = smlab::trainers::init_from_weights(*net, dir / "run");
+  EXPECT_EQ(rep.source_status, "completed");
+  EXPECT_FALSE(rep.source_unfinished());
+}
+
 TEST(Finetune, ErrorsNameTheTensorThePrefixAndTheFile) {
   const auto dir = smlab::testing::temp_dir();
   save_source(dir / "gray.pt", 4, /*channels=*/1);
