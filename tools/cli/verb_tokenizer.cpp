@@ -13,6 +13,75 @@
 #include "tools/cli/cli.h"
 
 namespace smlab::cli {
+namespace {
+
+datasets::TokenizerTrainOptions train_options(const Args& args) {
+  datasets::TokenizerTrainOptions o;
+  o.input = args.get("input");
+  o.model_prefix = args.get("model-prefix");
+  o.vocab_size = args.get_int("vocab-size");
+  o.model_type = args.get("model-type");
+  if (o.model_type != "unigram" && o.model_type != "bpe" && o.model_type != "word" && o.model_type != "char")
+    throw UsageError("--model-type must be unigram, bpe, word or char");
+  o.character_coverage = args.get_double("character-coverage");
+  o.normalization = args.get("normalization");
+  if (o.normalization != "nmt_nfkc" && o.normalization != "nfkc" && o.normalization != "nmt_nfkc_cf" &&
+      o.normalization != "nfkc_cf" && o.normalization != "identity")
+    throw UsageError("--normalization must be nmt_nfkc, nfkc, nmt_nfkc_cf, nfkc_cf or identity");
+  o.input_sentence_size = args.get_int("input-sentence-size");
+  return o;
+}
+
+/// train --config A[,B...]: one tokenizer over every config's training split, and --texts-out.
+void train_on_configs(const Args& args, const datasets::TokenizerTrainOptions& o) {
+  const auto overrides = overrides_from(args, 1);
+  register_all();
+  std::vector<std::string> texts;
+  std::string tsv;  // --texts-out: <experiment.name>:<row> TAB <experiment.name> TAB text
+  for (const std::string& file : text::split(args.get("config"), ',')) {
+    if (file.empty()) throw UsageError("--config '" + args.get("config") + "' has an empty entry");
+    const auto cfg = config::load(file, overrides);
+    if (cfg.name_of("data") != "text_tsv")
+      throw UsageError(file + ": data.name is '" + cfg.name_of("data") + "', --config needs text_tsv");
+    auto train = datasets::read_text_split(cfg, datasets::Split::Train);
+    std::cerr << "[smlab] " << file << ": " << train.report << "\n";
+    if (!args.get("texts-out").empty()) {
+      const std::string name = cfg.get<std::string>("experiment.name");
+      for (size_t i = 0; i < train.texts.size(); ++i) {
+        std::string t = train.texts[i];
+        for (char& c : t)
+          if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+        tsv += name + ":" + std::to_string(i) + "\t" + name + "\t" + t + "\n";
+      }
+    }
+    texts.insert(texts.end(), std::make_move_iterator(train.texts.begin()), std::make_move_iterator(train.texts.end()));
+  }
+  std::cerr << "[smlab] tokenizer: " << texts.size() << " training texts in all\n";
+  datasets::train_tokenizer(texts, o);
+  if (!args.get("texts-out").empty()) {
+    write_file_atomic(args.get("texts-out"), tsv);
+    std::cout << "wrote " << texts.size() << " texts to " << args.get("texts-out") << "\n";
+  }
+}
+
+int encode(const Args& args) {
+  if (args.get("model").empty()) throw UsageError("--model is required");
+  const auto tok = datasets::Tokenizer::load(args.get("model"));
+  std::ifstream in(args.get("input"), std::ios::binary);
+  if (!in) throw UserError(args.get("input") + ": cannot read");
+  std::ostringstream out;
+  for (std::string line; std::getline(in, line);) {
+    const auto ids = tok->encode(line);
+    for (size_t i = 0; i < ids.size(); ++i) out << (i ? " " : "") << ids[i];
+    out << "\n";
+  }
+  if (args.get("output").empty()) std::cout << out.str();
+  else write_file_atomic(args.get("output"), out.str());
+  return 0;
+}
+
+}  // namespace
+
 Verb tokenizer_verb() {
   VerbSpec s;
   s.name = "tokenizer";
@@ -58,75 +127,13 @@ Verb tokenizer_verb() {
             if (action != "train" && args.positionals().size() > 1)
               throw UsageError("key=value overrides only go with train --config");
             if (action == "train") {
-              datasets::TokenizerTrainOptions o;
-              o.input = args.get("input");
-              o.model_prefix = args.get("model-prefix");
-              o.vocab_size = args.get_int("vocab-size");
-              o.model_type = args.get("model-type");
-              if (o.model_type != "unigram" && o.model_type != "bpe" && o.model_type != "word" && o.model_type != "char")
-                throw UsageError("--model-type must be unigram, bpe, word or char");
-              o.character_coverage = args.get_double("character-coverage");
-              o.normalization = args.get("normalization");
-              if (o.normalization != "nmt_nfkc" && o.normalization != "nfkc" && o.normalization != "nmt_nfkc_cf" &&
-                  o.normalization != "nfkc_cf" && o.normalization != "identity")
-                throw UsageError("--normalization must be nmt_nfkc, nfkc, nmt_nfkc_cf, nfkc_cf or identity");
-              o.input_sentence_size = args.get_int("input-sentence-size");
-              if (!args.get("config").empty()) {
-                std::vector<std::string> overrides;
-                for (size_t i = 1; i < args.positionals().size(); ++i) {
-                  if (args.positionals()[i].find('=') == std::string::npos)
-                    throw UsageError("'" + args.positionals()[i] + "' is not a key=value override");
-                  overrides.push_back(args.positionals()[i]);
-                }
-                register_all();
-                std::vector<std::string> texts;
-                std::string tsv;  // --texts-out
-                for (const std::string& file : text::split(args.get("config"), ',')) {
-                  if (file.empty()) throw UsageError("--config '" + args.get("config") + "' has an empty entry");
-                  const auto cfg = config::load(file, overrides);
-                  if (cfg.name_of("data") != "text_tsv")
-                    throw UsageError(file + ": data.name is '" + cfg.name_of("data") + "', --config needs text_tsv");
-                  auto train = datasets::read_text_split(cfg, datasets::Split::Train);
-                  std::cerr << "[smlab] " << file << ": " << train.report << "\n";
-                  if (!args.get("texts-out").empty()) {
-                    const std::string stem = cfg.get<std::string>("experiment.name");
-                    for (size_t i = 0; i < train.texts.size(); ++i) {
-                      std::string t = train.texts[i];
-                      for (char& c : t)
-                        if (c == '\t' || c == '\n' || c == '\r') c = ' ';
-                      tsv += stem + ":" + std::to_string(i) + "\t" + stem + "\t" + t + "\n";
-                    }
-                  }
-                  texts.insert(texts.end(), std::make_move_iterator(train.texts.begin()),
-                               std::make_move_iterator(train.texts.end()));
-                }
-                std::cerr << "[smlab] tokenizer: " << texts.size() << " training texts in all\n";
-                datasets::train_tokenizer(texts, o);
-                if (!args.get("texts-out").empty()) {
-                  write_file_atomic(args.get("texts-out"), tsv);
-                  std::cout << "wrote " << texts.size() << " texts to " << args.get("texts-out") << "\n";
-                }
-              } else {
-                datasets::train_tokenizer(o);
-              }
+              auto o = train_options(args);
+              if (args.get("config").empty()) datasets::train_tokenizer(o);
+              else train_on_configs(args, o);
               std::cout << "wrote " << o.model_prefix << ".model and " << o.model_prefix << ".vocab\n";
               return 0;
             }
-            if (action == "encode") {
-              if (args.get("model").empty()) throw UsageError("--model is required");
-              const auto tok = datasets::Tokenizer::load(args.get("model"));
-              std::ifstream in(args.get("input"), std::ios::binary);
-              if (!in) throw UserError(args.get("input") + ": cannot read");
-              std::ostringstream out;
-              for (std::string line; std::getline(in, line);) {
-                const auto ids = tok->encode(line);
-                for (size_t i = 0; i < ids.size(); ++i) out << (i ? " " : "") << ids[i];
-                out << "\n";
-              }
-              if (args.get("output").empty()) std::cout << out.str();
-              else write_file_atomic(args.get("output"), out.str());
-              return 0;
-            }
+            if (action == "encode") return encode(args);
             throw UsageError("unknown action '" + action + "' (train or encode)");
           }};
 }

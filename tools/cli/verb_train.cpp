@@ -17,6 +17,29 @@ namespace fs = std::filesystem;
 
 namespace smlab::cli {
 
+namespace {
+
+/// The closing lines of `smlab train`: status, last validation and best test metrics, where things are.
+void print_outcome(const trainers::TrainResult& result) {
+  const auto& sm = result.summary;
+  std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
+            << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
+  if (sm.contains("val")) {
+    std::cout << "  ";
+    print_metrics_line("val  (last):", sm["val"]);
+  }
+  if (sm.contains("test")) {
+    std::cout << "  ";
+    print_metrics_line("test (best):", sm["test"]);
+  }
+  std::cout << "  run folder: " << result.run_dir.string() << "\n"
+            << "  summary:    " << (result.run_dir / "summary.json").string() << "\n";
+  if (fs::is_directory(result.run_dir / "tb"))  // train.tensorboard: false writes none
+    std::cout << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
+}
+
+}  // namespace
+
 Verb train_verb() {
   VerbSpec s;
   s.name = "train";
@@ -84,20 +107,7 @@ Verb train_verb() {
             const auto& sm = result.summary;
             if (sm["status"] == "worker")
               return result.signal ? 128 + result.signal : result.outcome == trainers::Outcome::NonFinite ? 3 : 0;
-            std::cout << "\nsmlab train: " << sm["status"].get<std::string>() << " after " << sm["epochs"] << " epochs, "
-                      << sm["steps"] << " steps in " << static_cast<int>(sm["train_seconds"].get<double>()) << "s\n";
-            if (sm.contains("val")) {
-              std::cout << "  ";
-              print_metrics_line("val  (last):", sm["val"]);
-            }
-            if (sm.contains("test")) {
-              std::cout << "  ";
-              print_metrics_line("test (best):", sm["test"]);
-            }
-            std::cout << "  run folder: " << result.run_dir.string() << "\n"
-                      << "  summary:    " << (result.run_dir / "summary.json").string() << "\n";
-            if (fs::is_directory(result.run_dir / "tb"))  // train.tensorboard: false writes none
-              std::cout << "  TensorBoard: tensorboard --logdir " << (result.run_dir / "tb").string() << "\n";
+            print_outcome(result);
             if (result.outcome == trainers::Outcome::NonFinite) return 3;
             if (sm["status"] == "interrupted") {
               std::cout << "  resume with: smlab train --resume " << result.run_dir.string() << "\n";
