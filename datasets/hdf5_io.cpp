@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "datasets/hdf5_vlen_check.h"
 
 namespace smlab::datasets::h5 {
 namespace {
@@ -120,6 +121,7 @@ std::vector<std::string> read_strings(hid_t ds, hsize_t n, const std::filesystem
   std::vector<char*> ptrs(n, nullptr);
   std::vector<std::string> out;
   if (n == 0) return out;
+  check_vlen_strings(ds, n, path, name);  // libhdf5 would follow a damaged reference anywhere
   check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path,
         "cannot read '" + name + "' (truncated or damaged?)");
   out.reserve(n);

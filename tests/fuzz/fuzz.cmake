@@ -12,7 +12,7 @@ endif()
 set(SMLAB_FUZZ_PARSING_SOURCES
   core/atomic_file.cpp core/components.cpp core/config.cpp core/config_override.cpp core/file_lock.cpp
   core/experiment_schema.cpp core/text.cpp core/zip_check.cpp
-  datasets/csv.cpp datasets/hdf5_io.cpp datasets/pack_read.cpp datasets/tar_reader.cpp
+  datasets/csv.cpp datasets/hdf5_io.cpp datasets/hdf5_vlen_check.cpp datasets/pack_read.cpp datasets/tar_reader.cpp
   models/input_kind.cpp trainers/train_state.cpp
   inference/artifact.cpp inference/journal.cpp inference/readers.cpp inference/uncertainty.cpp
   inference/writers.cpp)
