@@ -38,13 +38,14 @@ void train_on_configs(const Args& args, const datasets::TokenizerTrainOptions& o
   register_all();
   std::vector<std::string> texts;
   std::string tsv;  // --texts-out: <experiment.name>:<row> TAB <experiment.name> TAB text
-  for (const std::string& file : text::split(args.get("config"), ',')) {
+  const auto files = text::split(args.get("config"), ',');
+  for (const std::string& file : files) {
     if (file.empty()) throw UsageError("--config '" + args.get("config") + "' has an empty entry");
     const auto cfg = config::load(file, overrides);
     if (cfg.name_of("data") != "text_tsv")
       throw UsageError(file + ": data.name is '" + cfg.name_of("data") + "', --config needs text_tsv");
     auto train = datasets::read_text_split(cfg, datasets::Split::Train);
-    std::cerr << "[smlab] " << file << ": " << train.report << "\n";
+    std::cerr << "[smlab] " << train.report << (files.size() > 1 ? " [" + file + "]" : "") << "\n";
     if (!args.get("texts-out").empty()) {
       const std::string name = cfg.get<std::string>("experiment.name");
       for (size_t i = 0; i < train.texts.size(); ++i) {
