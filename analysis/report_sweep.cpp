@@ -10,6 +10,7 @@
 #include "analysis/report_svg.h"
 #include "core/atomic_file.h"
 #include "datasets/csv.h"
+#include "trainers/trainer.h"
 
 namespace smlab::analysis::report_detail {
 namespace {
@@ -45,7 +46,7 @@ void runs_table(html::Page& page, const datasets::CsvTable& t) {
     std::vector<std::string> row = {field(t, r, "point"), field(t, r, "seed"), field(t, r, "overrides"), field(t, r, "status")};
     for (const auto& m : metrics) row.push_back(field(t, r, m).empty() ? "-" : field(t, r, m));
     const std::string st = field(t, r, "status");
-    if (st != "completed" && st != "max_steps" && st != "early_stopped" && st.rfind("pruned", 0) != 0)
+    if (!trainers::finished_status(st) && st.rfind("pruned", 0) != 0)
       page.note_missing("point " + field(t, r, "point") + " seed " + field(t, r, "seed") + ": " + st +
                         " (see p" + field(t, r, "point") + "-s" + field(t, r, "seed") + ".log); counted, not dropped");
     rows.push_back(row);

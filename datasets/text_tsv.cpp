@@ -243,7 +243,7 @@ TextSplit read_text_split(const config::Config& cfg, Split split) {
   std::vector<std::string> classes = cfg.get<std::vector<std::string>>("data.classes");
   if (cfg.get<std::string>("data.objective") == "masked_piece") {
     // Unlabelled use: whatever the files say, every text is one class ("text") here; the
-    // dataset's targets are the hidden pieces (make_masked).
+    // dataset's targets are the hidden pieces (MaskedPieceDataset, built in make()).
     classes = {"text"};
     std::fill(src.labels.begin(), src.labels.end(), "text");
   } else if (classes.empty()) {

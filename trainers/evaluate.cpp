@@ -35,6 +35,10 @@ std::pair<std::string, bool> selection_metric(const config::Config& cfg, dataset
   return selection_metric(TrainerOptions::from_config(cfg), task);
 }
 
+bool finished_status(const std::string& status) {
+  return status == "completed" || status == "max_steps" || status == "early_stopped";
+}
+
 bool larger_is_better(const std::string& metric) {
   static const std::set<std::string> smaller = {"loss", "nll", "ece", "mae", "rmse", "mape", "smape", "mase"};
   const auto dot = metric.rfind('.');

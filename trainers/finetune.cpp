@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "models/import.h"
+#include "trainers/trainer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -80,8 +81,7 @@ json InitReport::to_json() const {
 }
 
 bool InitReport::source_unfinished() const {
-  return !source_status.empty() && source_status != "completed" && source_status != "early_stopped" &&
-         source_status != "max_steps";
+  return !source_status.empty() && !finished_status(source_status);
 }
 
 namespace {

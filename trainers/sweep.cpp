@@ -177,7 +177,7 @@ std::optional<json> finished_summary(const fs::path& run) {
   try {
     json s = json::parse(read_file(f));
     const std::string status = s.value("status", "");
-    if (status == "completed" || status == "early_stopped" || status == "max_steps" || status == "nonfinite_loss")
+    if (finished_status(status) || status == "nonfinite_loss")
       return s;
   } catch (const std::exception&) {
   }

@@ -250,7 +250,7 @@ std::optional<json> TrainerImpl::already_finished() {
     return std::nullopt;  // unreadable: rebuilt from the checkpoint below
   }
   const std::string status = summary.value("status", "");
-  const bool finished = status == "completed" || status == "max_steps" || status == "early_stopped";
+  const bool finished = finished_status(status);
   const bool nothing_left = status == "early_stopped" || st_.epoch >= o_.epochs ||
                             (o_.max_steps > 0 && st_.step >= o_.max_steps);
   if (!finished || !nothing_left || summary.value("steps", int64_t{-1}) != st_.step) return std::nullopt;

@@ -114,6 +114,10 @@ nlohmann::json evaluate(models::Model& model, datasets::Loader& loader, const Lo
 /// mape, smape, mase). Accepts "split.metric" paths too ("test.mae").
 bool larger_is_better(const std::string& metric);
 
+/// Whether a summary.json status says the run trained to its end: "completed", "max_steps" or
+/// "early_stopped" (not "interrupted", "nonfinite_loss", or a sweep's "pruned ...").
+bool finished_status(const std::string& status);
+
 /// The metric that selects the best checkpoint, and whether larger is better.
 std::pair<std::string, bool> selection_metric(const TrainerOptions& opts, datasets::Task task);
 std::pair<std::string, bool> selection_metric(const config::Config& cfg, datasets::Task task);
